@@ -1,0 +1,286 @@
+"""The composition root: settings → user object → dispatch table → data plane → servers.
+
+Process model::
+
+    seldon-core-microservice (supervisor: forwards SIGTERM/SIGINT, reaps, exits when all are done)
+    ├── REST: gunicorn arbiter ── N workers (each: Flask app, load() in the background)
+    └── (gRPC and metrics servers join here as further children)
+
+The user class is imported and instantiated once, in the supervisor, before any fork (as Seldon
+Core does); ``load()`` runs in every serving process. On SIGTERM every child is asked to drain
+(gunicorn finishes in-flight requests within ``--graceful-timeout``), stragglers are killed after
+that, and the supervisor exits 0. If a child dies on its own, the others are stopped and the
+supervisor exits 1, so Kubernetes restarts the pod instead of leaving it half-alive.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import metadata as metadata_mod
+from .dataplane import DataPlane, MetricsRecorder, NullRecorder, UnitInfo
+from .errors import SeldonNotImplementedError
+from .reflection import Dispatch, reflect
+from .settings import Settings
+
+logger = logging.getLogger("seldon_py")
+
+
+class StartupError(Exception):
+    """The service cannot start; the message is one line that says why."""
+
+
+def load_user_class(interface_name: str, search_path: str | None = None) -> type:
+    """Import ``Module`` (class ``Module``) or ``pkg.module.Class``; cwd is on the path."""
+    path = search_path or os.getcwd()
+    if path not in sys.path:
+        sys.path.append(path)
+    module_name, _, class_name = interface_name.rpartition(".")
+    if not module_name:
+        module_name = class_name = interface_name
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise StartupError(
+                f"cannot import module {module_name!r} for {interface_name!r}: no such module "
+                f"in {path} or on sys.path"
+            ) from None
+        raise StartupError(f"importing {module_name!r} failed: {exc}") from exc
+    except Exception as exc:
+        raise StartupError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+    try:
+        cls = getattr(module, class_name)
+    except AttributeError:
+        raise StartupError(f"module {module_name!r} has no class {class_name!r}") from None
+    if not callable(cls):
+        raise StartupError(f"{interface_name!r} is not a class")
+    return cls  # type: ignore[no-any-return]
+
+
+def instantiate(cls: type, parameters: dict[str, Any]) -> Any:
+    try:
+        return cls(**parameters)
+    except TypeError as exc:
+        if parameters and "argument" in str(exc):
+            raise StartupError(
+                f"cannot construct {cls.__name__} with parameters {sorted(parameters)}: {exc}"
+            ) from exc
+        raise StartupError(f"{cls.__name__}() failed: TypeError: {exc}") from exc
+    except Exception as exc:
+        raise StartupError(f"{cls.__name__}() failed: {type(exc).__name__}: {exc}") from exc
+
+
+def compute_metadata(dispatch: Dispatch, settings: Settings) -> tuple[dict[str, Any] | None, str | None]:
+    """init_metadata() ⊕ MODEL_METADATA, validated; (None, why) when invalid."""
+    user: Any = {}
+    if dispatch.init_metadata is not None:
+        try:
+            user = dispatch.init_metadata()
+        except SeldonNotImplementedError:
+            user = {}
+        except Exception as exc:  # noqa: BLE001 - user code; metadata is optional
+            logger.error("init_metadata() failed: %s: %s", type(exc).__name__, exc)
+            user = {}
+    env_md, warning = metadata_mod.parse_model_metadata_env(settings.model_metadata)
+    if warning:
+        logger.warning("%s", warning)
+    md, error = metadata_mod.build_metadata(user, env_md, settings.unit_image)
+    if error:
+        logger.error("Metadata validation error: %s (/metadata answers 500; predictions still work)", error)
+    return md, error
+
+
+@dataclass
+class Child:
+    name: str
+    target: Callable[[], None]
+    pid: int = 0
+
+
+class Microservice:
+    """Builds everything from Settings and runs the process tree."""
+
+    def __init__(self, settings: Settings, recorder_factory: Callable[[], MetricsRecorder] | None = None) -> None:
+        self.settings = settings
+        self.recorder_factory = recorder_factory or NullRecorder
+        self.user: Any = None
+        self.dispatch: Dispatch | None = None
+        self.metadata: dict[str, Any] | None = None
+        self.metadata_error: str | None = None
+
+    # ------------------------------------------------------------- building
+    def prepare(self) -> None:
+        """Import and construct the user object, reflect on it, compute metadata (in the parent)."""
+        s = self.settings
+        cls = load_user_class(s.interface_name)
+        self.user = instantiate(cls, s.parameters)
+        self.dispatch = reflect(self.user)
+        logger.info("Serving %s (%s): %s", s.interface_name, s.service_type, self.dispatch.describe())
+        self.metadata, self.metadata_error = compute_metadata(self.dispatch, s)
+
+    def unit_info(self) -> UnitInfo:
+        s = self.settings
+        return UnitInfo(
+            unit_id=s.unit_id,
+            image=s.unit_image,
+            include_metrics=s.include_metrics_in_response,
+            executor_enabled=s.executor_enabled,
+        )
+
+    def make_dataplane(self) -> DataPlane:
+        assert self.dispatch is not None
+        return DataPlane(
+            self.dispatch,
+            self.unit_info(),
+            recorder=self.recorder_factory(),
+            metadata=self.metadata,
+            metadata_error=self.metadata_error,
+        )
+
+    def rest_app_factory(self) -> Any:
+        """Called in each REST worker: a fresh data plane, load() started, the Flask app."""
+        from .rest.app import create_app
+        from .rest.server import start_loading
+
+        dataplane = self.make_dataplane()
+        start_loading(dataplane, "REST worker")
+        return create_app(
+            dataplane,
+            max_payload_bytes=self.settings.max_payload_bytes,
+            payload_passthrough=self.settings.payload_passthrough,
+            error_blueprint=self.dispatch.model_error_handler if self.dispatch else None,
+        )
+
+    def children(self) -> list[Child]:
+        from .rest.server import run_rest
+
+        s = self.settings
+        kids = [Child("REST server", lambda: run_rest(s, self.rest_app_factory))]
+        return kids
+
+    # ------------------------------------------------------------- running
+    def run(self) -> int:
+        self.prepare()
+        s = self.settings
+        if s.pidfile:
+            with open(s.pidfile, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+        try:
+            return Supervisor(self.children(), s.graceful_timeout).run()
+        finally:
+            if s.pidfile:
+                try:
+                    os.unlink(s.pidfile)
+                except OSError:
+                    pass
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_WATCHED = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+
+
+def _run_child(child: Child) -> None:
+    """In the forked child: default signal dispositions, run, exit with its status."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    code = 0
+    try:
+        child.target()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        code = 0
+    except BaseException as exc:  # noqa: BLE001
+        logger.error("%s crashed: %s: %s", child.name, type(exc).__name__, exc, exc_info=exc)
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+class Supervisor:
+    """Forks the children, forwards stop signals, reaps, and decides the exit status."""
+
+    def __init__(self, children: list[Child], graceful_timeout: int) -> None:
+        self.children = children
+        self.grace = graceful_timeout
+        self.live: dict[int, Child] = {}
+        self.exit_code = 0
+        self.stopping = False
+
+    def run(self) -> int:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
+        try:
+            for child in self.children:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    _run_child(child)
+                child.pid = pid
+                self.live[pid] = child
+                logger.debug("started %s (pid %d)", child.name, pid)
+            self._loop()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
+        return self.exit_code
+
+    def _loop(self) -> None:
+        deadline: float | None = None
+        while self.live:
+            timeout = 1.0 if deadline is None else max(0.05, min(1.0, deadline - time.monotonic()))
+            info = signal.sigtimedwait(_WATCHED, timeout)
+            if info is not None and info.si_signo in _STOP_SIGNALS and not self.stopping:
+                logger.info("Received %s: draining and stopping", signal.Signals(info.si_signo).name)
+                deadline = self._stop_all()
+            self._reap()
+            if self.live and not self.stopping and self.exit_code:
+                deadline = self._stop_all()
+            if deadline is not None and time.monotonic() >= deadline and self.live:
+                for pid, child in list(self.live.items()):
+                    logger.error("%s (pid %d) did not stop in time: killing it", child.name, pid)
+                    self._signal(pid, signal.SIGKILL)
+                deadline = time.monotonic() + 5
+
+    def _stop_all(self) -> float:
+        self.stopping = True
+        for pid in list(self.live):
+            self._signal(pid, signal.SIGTERM)
+        return time.monotonic() + self.grace + 5
+
+    @staticmethod
+    def _signal(pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _reap(self) -> None:
+        while self.live:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.live.clear()
+                return
+            if pid == 0:
+                return
+            child = self.live.pop(pid, None)
+            if child is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if self.stopping:
+                logger.info("%s stopped (exit %d)", child.name, code)
+            else:
+                logger.error("%s exited unexpectedly (exit %d): stopping the service", child.name, code)
+                self.exit_code = 1
