@@ -4,7 +4,8 @@ Process model::
 
     seldon-core-microservice (supervisor: forwards SIGTERM/SIGINT, reaps, exits when all are done)
     ├── REST: gunicorn arbiter ── N workers (each: Flask app, load() in the background)
-    └── (gRPC and metrics servers join here as further children)
+    ├── gRPC server × --grpc-workers (each: own grpc.server on the shared port, load() in the background)
+    └── (the metrics server joins here as a further child)
 
 The user class is imported and instantiated once, in the supervisor, before any fork (as Seldon
 Core does); ``load()`` runs in every serving process. On SIGTERM every child is asked to drain
@@ -72,7 +73,7 @@ def instantiate(cls: type, parameters: dict[str, Any]) -> Any:
         if parameters and "argument" in str(exc):
             raise StartupError(
                 f"cannot construct {cls.__name__} with parameters {sorted(parameters)}: {exc}"
-            ) from exc
+            ) from None
         raise StartupError(f"{cls.__name__}() failed: TypeError: {exc}") from exc
     except Exception as exc:
         raise StartupError(f"{cls.__name__}() failed: {type(exc).__name__}: {exc}") from exc
@@ -164,7 +165,15 @@ class Microservice:
 
         s = self.settings
         kids = [Child("REST server", lambda: run_rest(s, self.rest_app_factory))]
+        for i in range(s.grpc_workers):  # 0 disables gRPC
+            kids.append(Child(f"gRPC server {i + 1}", self._run_grpc))
         return kids
+
+    def _run_grpc(self) -> None:
+        """Body of a gRPC worker process; grpc is imported only here, after the fork."""
+        from .grpc.server import run_grpc
+
+        run_grpc(self.settings, self.make_dataplane)
 
     # ------------------------------------------------------------- running
     def run(self) -> int:

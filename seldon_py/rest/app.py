@@ -75,14 +75,21 @@ def read_message(passthrough: bool = False) -> Any:
     ct = environ.get("CONTENT_TYPE", "")
     if ct.startswith("multipart/form-data") and not passthrough:
         return _multipart_message()
+    form_body = False
     if ct.startswith("application/x-www-form-urlencoded"):
         form_json = request.form.get("json")
         if form_json is not None:
             return form_json if passthrough else _parse_json_text(form_json, "form field json")
+        form_body = bool(request.form)
     if environ.get("QUERY_STRING"):
         query_json = request.args.get("json")
         if query_json is not None:
             return query_json if passthrough else _parse_json_text(query_json, "query parameter json")
+    if form_body:
+        raise UnsupportedMediaType(
+            "Content-Type is application/x-www-form-urlencoded but there is no json= field "
+            "(with curl -d, add -H 'Content-Type: application/json')"
+        )
     body = request.get_data(cache=False)
     if passthrough:
         return body

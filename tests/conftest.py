@@ -1,0 +1,91 @@
+"""Shared test helpers: free ports and a real `seldon-core-microservice` process fixture."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServiceProcess:
+    """A real `python -m seldon_py.cli` subprocess on free loopback ports."""
+
+    def __init__(self, model_dir: Path, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.http_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        self.log_path = model_dir / f"server-{self.http_port}.log"
+        self.log = open(self.log_path, "wb")
+        cmd = [sys.executable, "-m", "seldon_py.cli", *args,
+               "--host", "127.0.0.1",
+               "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
+               "--metrics-port", str(self.metrics_port)]
+        self.proc = subprocess.Popen(cmd, cwd=model_dir, env=full_env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, path: str = "/health/status", timeout: float = 20.0) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited ({self.proc.returncode}):\n{self.output()}")
+            try:
+                if requests.get(self.url + path, timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"server not ready after {timeout}s:\n{self.output()}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # anything left behind
+        except ProcessLookupError:
+            pass
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_service(tmp_path):
+    """start_service(models_source: str, args, env) -> ServiceProcess (stopped at teardown)."""
+    started: list[ServiceProcess] = []
+
+    def start(files: dict[str, str], args: list[str], env: dict[str, str] | None = None,
+              ready: bool = True) -> ServiceProcess:
+        for name, text in files.items():
+            (tmp_path / name).write_text(text)
+        svc = ServiceProcess(tmp_path, args, env)
+        started.append(svc)
+        if ready:
+            svc.wait_ready()
+        return svc
+
+    yield start
+    for svc in started:
+        svc.stop()

@@ -1,0 +1,191 @@
+"""End to end: the real `seldon-core-microservice` CLI, real gunicorn, real sockets, real curl."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+IDENTITY = """
+class Model:
+    def predict(self, X, names, meta=None):
+        return X
+"""
+
+SLOW = """
+import os, time
+class Slow:
+    def __init__(self, delay=1.0):
+        self.delay = delay
+    def load(self):
+        time.sleep(float(os.environ.get("LOAD_DELAY", "0")))
+    def predict(self, X, names):
+        time.sleep(self.delay)
+        return X
+"""
+
+FAILS_LOAD = """
+class Broken:
+    def load(self):
+        raise RuntimeError("weights.bin is missing")
+    def predict(self, X, names):
+        return X
+"""
+
+PID_MODEL = """
+import os
+class Pid:
+    def load(self):
+        self.loaded_in = os.getpid()
+    def predict(self, X, names):
+        return {"pid": os.getpid(), "loaded_in": self.loaded_in}
+"""
+
+
+def test_every_endpoint_on_gunicorn_with_two_workers(start_service):
+    svc = start_service({"Model.py": IDENTITY}, ["Model", "--workers", "2", "--grpc-workers", "0"])
+    u = svc.url
+    body = {"data": {"ndarray": [[1, 2]]}}
+    expected = {"data": {"names": ["t:0", "t:1"], "ndarray": [[1, 2]]}, "meta": {}}
+    for path in ("/predict", "/api/v1.0/predictions", "/api/v0.1/predictions", "/transform-input",
+                 "/transform-output"):
+        assert requests.post(u + path, json=body).json() == expected, path
+    assert requests.post(u + "/route", json=body).status_code == 400
+    assert requests.post(u + "/aggregate", json=[body]).status_code == 400
+    for path in ("/send-feedback", "/api/v1.0/feedback", "/api/v0.1/feedback"):
+        r = requests.post(u + path, json={"request": body, "reward": 1})
+        assert r.json() == {"data": {"ndarray": []}, "meta": {}}, path
+    assert requests.get(u + "/health/ping").text == "pong"
+    for path in ("/health/status", "/api/v1.0/health/status"):
+        assert requests.get(u + path).json() == {"meta": {}, "strData": "healthy"}
+    for path in ("/metadata", "/api/v1.0/metadata"):
+        assert requests.get(u + path).json()["versions"] == [""]
+    assert requests.get(u + "/seldon.json").json()["openapi"].startswith("3.")
+    assert requests.get(u + "/nope").status_code == 404
+    assert requests.delete(u + "/predict").status_code == 405
+    r = requests.post(u + "/predict", data="x" * 10, headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415 and r.json()["status"]["status"] == 1
+
+
+def test_curl_as_users_do(start_service):
+    svc = start_service({"Model.py": IDENTITY}, ["Model", "--grpc-workers", "0"])
+    out = subprocess.run(
+        ["curl", "-s", "-X", "POST", f"{svc.url}/api/v1.0/predictions", "-H", "Content-Type: application/json",
+         "-d", '{"data":{"ndarray":[[1,2],[3,4]]}}'], capture_output=True, check=True).stdout
+    assert out == b'{"data":{"names":["t:0","t:1"],"ndarray":[[1,2],[3,4]]},"meta":{}}\n'
+    out = subprocess.run(["curl", "-s", "-d", 'json={"strData":"hi"}', f"{svc.url}/predict"],
+                         capture_output=True, check=True).stdout
+    assert out == b'{"meta":{},"strData":"hi"}\n'
+    # keep-alive: two requests on one connection
+    with requests.Session() as s:
+        r1 = s.post(svc.url + "/predict", json={"strData": "a"})
+        assert r1.headers.get("Connection", "keep-alive").lower() == "keep-alive"
+        assert s.post(svc.url + "/predict", json={"strData": "b"}).status_code == 200
+
+
+def test_load_runs_in_each_worker_and_parameters_reach_init(start_service):
+    svc = start_service({"Pid.py": PID_MODEL}, ["Pid", "--workers", "2", "--grpc-workers", "0"])
+    r = requests.post(svc.url + "/predict", json={"strData": "x"}).json()["jsonData"]
+    assert r["pid"] == r["loaded_in"] != svc.proc.pid
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and svc.output().count("ready: load() finished") < 2:
+        time.sleep(0.1)
+    ready_pids = {line.split("(pid ")[1].split(")")[0] for line in svc.output().splitlines()
+                  if "ready: load() finished" in line}
+    assert len(ready_pids) == 2
+
+
+def test_readiness_waits_for_load_while_ping_answers(start_service):
+    svc = start_service({"Slow.py": SLOW}, ["Slow", "--grpc-workers", "0"], env={"LOAD_DELAY": "3"}, ready=False)
+    svc.wait_ready("/health/ping")
+    status = requests.get(svc.url + "/health/status")
+    assert status.status_code == 503 and status.json()["status"]["reason"] == "MICROSERVICE_NOT_READY"
+    svc.wait_ready("/health/status")
+
+
+def test_sigterm_drains_in_flight_requests_and_exits_zero(start_service):
+    svc = start_service({"Slow.py": SLOW},
+                        ["Slow", "--threads", "4", "--grpc-workers", "0",
+                         "--parameters", '[{"name":"delay","value":"1.5","type":"FLOAT"}]'])
+    results: list[int] = []
+
+    def call():
+        results.append(requests.post(svc.url + "/predict", json={"strData": "x"}, timeout=30).status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # all four accepted and inside predict
+    start = time.monotonic()
+    svc.proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(timeout=30)
+    assert results == [200, 200, 200, 200]
+    assert svc.proc.wait(timeout=30) == 0
+    assert time.monotonic() - start < 10
+    leftover = subprocess.run(["pgrep", "-g", str(svc.proc.pid)], capture_output=True, text=True).stdout
+    assert leftover.strip() == ""
+
+
+def test_failed_load_stops_the_service_with_a_clear_error(start_service):
+    svc = start_service({"Broken.py": FAILS_LOAD}, ["Broken", "--grpc-workers", "0"], ready=False)
+    assert svc.proc.wait(timeout=30) != 0
+    out = svc.output()
+    assert "load() failed" in out and "weights.bin is missing" in out
+
+
+def _cli(args, cwd, env=None):
+    return subprocess.run([sys.executable, "-m", "seldon_py.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+@pytest.mark.parametrize("files,args,env,fragment", [
+    ({}, ["NoSuchModule"], None, "cannot import module 'NoSuchModule'"),
+    ({"Model.py": IDENTITY}, ["Model.Nope"], None, "has no class 'Nope'"),
+    ({"Model.py": IDENTITY}, ["Model", "--bogus"], None, "unrecognized arguments: --bogus"),
+    ({"Model.py": IDENTITY}, ["Model", "--service-type", "X"], None, "invalid choice"),
+    ({"Model.py": IDENTITY}, ["Model"], {"PREDICTIVE_UNIT_PARAMETERS": '[{"name":"a","value":"1","type":"INT"}]'},
+     "cannot construct Model with parameters ['a']"),
+    ({"Model.py": IDENTITY}, ["Model"], {"PREDICTIVE_UNIT_PARAMETERS": '[{"name":"a","value":"x","type":"INT"}]'},
+     "Bad model parameter: a with value x can't be parsed as a INT"),
+    ({"Model.py": "raise ImportError('needs torch')\n"}, ["Model"], None, "importing 'Model' failed"),
+])
+def test_cli_errors_are_one_line_and_nonzero(tmp_path, files, args, env, fragment):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    r = _cli(args, tmp_path, env)
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()
+    assert any(fragment in line for line in last), r.stderr
+    if "ImportError" not in json.dumps(files):
+        assert "Traceback" not in r.stderr
+
+
+def test_help_lists_flags_and_env(tmp_path):
+    r = _cli(["--help"], tmp_path)
+    assert r.returncode == 0
+    for flag in ("--service-type", "--parameters", "PREDICTIVE_UNIT_PARAMETERS", "--http-port", "--workers",
+                 "--threads", "--max-requests-jitter", "--keepalive", "--single-threaded", "--debug",
+                 "--log-level", "--access-log", "--pidfile", "--max-payload-size", "GUNICORN_WORKERS"):
+        assert flag in r.stdout, flag
+
+
+def test_debug_mode_uses_flask_server_and_pidfile(start_service, tmp_path):
+    pidfile = tmp_path / "svc.pid"
+    svc = start_service({"Model.py": IDENTITY}, ["Model", "--debug", "--grpc-workers", "0", "--pidfile", str(pidfile)])
+    r = requests.post(svc.url + "/predict", json={"strData": "x"})
+    assert r.json() == {"meta": {}, "strData": "x"} and "Werkzeug" in r.headers["Server"]
+    assert int(pidfile.read_text()) == svc.proc.pid
+    assert svc.stop() == 0
+    assert not pidfile.exists()
