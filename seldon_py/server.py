@@ -94,9 +94,12 @@ def compute_metadata(dispatch: Dispatch, settings: Settings) -> tuple[dict[str, 
     if warning:
         logger.warning("%s", warning)
     md, error = metadata_mod.build_metadata(user, env_md, settings.unit_image)
-    if error:
+    if md is None:
         logger.error("Metadata validation error: %s (/metadata answers 500; predictions still work)", error)
-    return md, error
+        return None, error
+    if error:
+        logger.warning("%s", error)
+    return md, None
 
 
 @dataclass
