@@ -23,7 +23,7 @@ from .errors import (
     NotReady,
     SeldonNotImplementedError,
 )
-from .payload import Payload, RawResult, Response, build_response, unwrap
+from .payload import DATA_KINDS, Payload, RawResult, Response, build_response, unwrap
 from .reflection import Dispatch
 
 logger = logging.getLogger(__name__)
@@ -145,8 +145,19 @@ class DataPlane:
         recorder: MetricsRecorder | None = None,
         metadata: dict[str, Any] | None = None,
         metadata_error: str | None = None,
+        batching: tuple[int, float] | None = None,
+        preloaded: bool = False,
     ) -> None:
+        """``batching`` is (max batch size, max latency in seconds) or None; ``preloaded`` means the
+        user's ``load()`` already ran in the parent before fork (``--preload``)."""
         self.dispatch = dispatch
+        self.preloaded = preloaded
+        self.batcher = None
+        predict = dispatch.data.get("predict")
+        if batching is not None and batching[0] > 1 and predict is not None:
+            from .batching import Batcher
+
+            self.batcher = Batcher(predict, batching[0], batching[1])
         self.unit = unit or UnitInfo()
         self.recorder = recorder or NullRecorder()
         self._metadata = metadata
@@ -159,7 +170,7 @@ class DataPlane:
     def load(self) -> None:
         """Run the user's ``load()`` (in the serving process), then mark the node ready."""
         fn = self.dispatch.load
-        if fn is not None:
+        if fn is not None and not self.preloaded:
             try:
                 fn()
             except (NotImplementedError, SeldonNotImplementedError):
@@ -283,7 +294,10 @@ class DataPlane:
         fn = self.dispatch.data.get(hook)
         if fn is not None:
             try:
-                result = fn(payload.value, payload.names, payload.meta)
+                if self.batcher is not None and hook == "predict" and payload.kind in DATA_KINDS:
+                    result = self.batcher.submit(payload.value, payload.names, payload.meta, payload.kind)
+                else:
+                    result = fn(payload.value, payload.names, payload.meta)
             except SeldonNotImplementedError:
                 result = _MISSING
         if result is _MISSING:

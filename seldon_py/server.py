@@ -147,6 +147,10 @@ class Microservice:
             recorder=self.recorder_factory(),
             metadata=self.metadata,
             metadata_error=self.metadata_error,
+            batching=(self.settings.max_batch_size, self.settings.max_batch_latency_ms / 1000)
+            if self.settings.max_batch_size > 1
+            else None,
+            preloaded=self.settings.preload,
         )
 
     def rest_app_factory(self) -> Any:
@@ -179,9 +183,25 @@ class Microservice:
         run_grpc(self.settings, self.make_dataplane)
 
     # ------------------------------------------------------------- running
+    def preload(self) -> None:
+        """``--preload``: run load() here, before any fork, so every worker shares the model."""
+        assert self.dispatch is not None
+        if self.dispatch.load is None:
+            return
+        started = time.monotonic()
+        try:
+            self.dispatch.load()
+        except (NotImplementedError, SeldonNotImplementedError):
+            pass
+        except Exception as exc:
+            raise StartupError(f"load() failed: {type(exc).__name__}: {exc}") from exc
+        logger.info("load() finished in the main process in %.2fs (--preload)", time.monotonic() - started)
+
     def run(self) -> int:
         self.prepare()
         s = self.settings
+        if s.preload:
+            self.preload()
         if s.pidfile:
             with open(s.pidfile, "w") as fh:
                 fh.write(f"{os.getpid()}\n")

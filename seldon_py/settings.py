@@ -51,6 +51,13 @@ def parse_int(value: str, what: str, minimum: int | None = None) -> int:
     return n
 
 
+def _parse_float(value: str, what: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{what}: {value!r} is not a number") from None
+
+
 def parse_parameters(text: str) -> dict[str, Any]:
     """``--parameters`` / PREDICTIVE_UNIT_PARAMETERS → constructor kwargs (spec §2.2, plus JSON)."""
     try:
@@ -128,6 +135,9 @@ class Settings:
     grpc_threads: int = 1
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     tracing: bool = False
+    max_batch_size: int = 0
+    max_batch_latency_ms: float = 10.0
+    preload: bool = False
     # Seldon environment contract
     unit_id: str | None = None
     unit_image: str | None = None
@@ -195,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     a("--grpc-threads", type=int, default=None, help="threads per gRPC process [GRPC_THREADS] (default 1)")
     a("--max-payload-size", type=int, default=None,
       help=f"largest request or response in bytes, REST and gRPC [SELDON_MAX_PAYLOAD_SIZE; else the seldon.io/grpc-max-message-size annotation; default {DEFAULT_MAX_PAYLOAD_BYTES}]")
+    a("--max-batch-size", type=int, default=None,
+      help="adaptive batching: gather up to this many rows of concurrent predict requests into one predict call; 0/1 = off; needs --threads/--grpc-threads > 1 [SELDON_MAX_BATCH_SIZE] (default 0)")
+    a("--max-batch-latency-ms", type=float, default=None,
+      help="adaptive batching: longest wait for a batch to fill, ms [SELDON_MAX_BATCH_LATENCY_MS] (default 10)")
+    a("--preload", nargs="?", const=True, type=_bool_flag, default=None,
+      help="run load() once in the main process before forking, so workers share the model's memory [SELDON_PRELOAD]")
     a("--tracing", nargs="?", const=1, type=int, default=None, help="accepted for compatibility; tracing is not supported [TRACING]")
     a("--persistence", nargs="?", const=1, type=int, default=0, help="accepted for compatibility; persistence was removed in Seldon Core 1.x")
     return p
@@ -250,6 +266,9 @@ def parse_settings(
     s.pidfile = args.pidfile
     s.grpc_workers = pick(args.grpc_workers, "GRPC_WORKERS", 1, parse_int)
     s.grpc_threads = pick(args.grpc_threads, "GRPC_THREADS", 1, parse_int)
+    s.max_batch_size = pick(args.max_batch_size, "SELDON_MAX_BATCH_SIZE", 0, parse_int)
+    s.max_batch_latency_ms = pick(args.max_batch_latency_ms, "SELDON_MAX_BATCH_LATENCY_MS", 10.0, _parse_float)
+    s.preload = pick(args.preload, "SELDON_PRELOAD", False, parse_bool)
     s.tracing = bool(pick(args.tracing, "TRACING", 0, parse_int))
     if s.tracing:
         s.warnings.append("--tracing/TRACING is accepted but ignored: tracing is not supported")
@@ -302,5 +321,7 @@ def _validate(s: Settings) -> None:
                           ("timeout", 1), ("graceful_timeout", 0), ("max_payload_bytes", 1024)):
         if getattr(s, name) < minimum:
             raise ConfigError(f"--{name.replace('_', '-')}: {getattr(s, name)} is below the minimum {minimum}")
+    if s.max_batch_size < 0 or s.max_batch_latency_ms < 0:
+        raise ConfigError("--max-batch-size and --max-batch-latency-ms must not be negative")
     if s.single_threaded:
         s.threads = 1
