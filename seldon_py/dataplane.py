@@ -231,6 +231,7 @@ class DataPlane:
                 out["puid"] = puid
         tags: dict[str, Any] = {}
         echoed: list[Any] = []
+        verbatim: Any = None
         path = dict(self._request_path)
         if echo:
             for m in request_metas:
@@ -242,6 +243,8 @@ class DataPlane:
                 em = m.get("metrics")
                 if isinstance(em, list):
                     echoed.extend(em)
+                elif em is not None:
+                    verbatim = em  # not a list: echoed as it came, as the reference does
                 rp = m.get("requestPath")
                 if isinstance(rp, dict):
                     path.update(rp)
@@ -258,6 +261,8 @@ class DataPlane:
             echoed.extend(metrics)
         if echoed:
             out["metrics"] = echoed
+        elif verbatim is not None:
+            out["metrics"] = verbatim
         if path:
             out["requestPath"] = path
         return out

@@ -33,10 +33,11 @@ def decode_tensor(tensor: Any) -> np.ndarray:
         raise BadRequest("data.tensor must be an object with shape and values")
     shape = tensor.get("shape")
     if not isinstance(shape, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        isinstance(d, int) and not isinstance(d, bool) and d >= -1 for d in shape
     ):
         raise BadRequest(
-            "data.tensor.shape must be a list of non-negative integers, got " + repr(shape)
+            "data.tensor.shape must be a list of non-negative integers (one may be -1), got "
+            + repr(shape)
         )
     values = tensor.get("values", [])
     if not isinstance(values, list):
@@ -132,7 +133,9 @@ def _numeric_for_json(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _ndarray_json(arr: np.ndarray) -> Any:
+def _ndarray_json(arr: Any) -> Any:
+    if isinstance(arr, list):
+        return arr
     kind = arr.dtype.kind
     if arr.ndim == 0 or kind not in "biuf":
         return arr.tolist()

@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 _DUMPS_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-_NON_ASCII = re.compile("[^\x00-\x7f]")
+_NON_ASCII = re.compile("[^\x00-\x7e]")  # as Python's ensure_ascii: DEL is escaped too
 
 Fragment = orjson.Fragment
 
@@ -71,7 +71,7 @@ def dumps(obj: Any) -> bytes:
             _strict(obj), default=_default, sort_keys=True, separators=(",", ":"), allow_nan=False
         )
         return text.encode("ascii") + b"\n"
-    if out.isascii():
+    if out.isascii() and b"\x7f" not in out:
         return out
     return _NON_ASCII.sub(_escape_char, out.decode("utf-8")).encode("ascii")
 

@@ -44,7 +44,7 @@ class Response:
     """A response message before encoding.
 
     ``kind`` as in :class:`Payload` (never ``data``). For the data kinds ``value`` is a numpy array
-    and ``names`` is a list of strings or an ``int`` n meaning ``["t:0", ..., "t:n-1"]``.
+    (or, for ``ndarray``, the list the user returned) and ``names`` is a list of strings or an ``int`` n meaning ``["t:0", ..., "t:n-1"]``.
     """
 
     kind: str
@@ -119,10 +119,14 @@ def build_response(
             kind = "tensor"
     else:
         kind = "ndarray"
+    if kind == "ndarray" and isinstance(result, list):
+        value: Any = result  # a returned list is sent as the user built it (ints stay ints)
+    else:
+        value = arr
     names: list[str] | int
     if arr.ndim >= 2:
         user_names = class_names() if class_names is not None else None
         names = list(user_names) if user_names is not None else arr.shape[1]
     else:
         names = []
-    return Response(kind, arr, names, meta)
+    return Response(kind, value, names, meta)

@@ -14,7 +14,7 @@ def test_decode_kinds():
     assert json_codec.decode_message({"binData": "AAE="}).value == b"\x00\x01"
     assert json_codec.decode_message({"jsonData": [1]}).value == [1]
     with pytest.raises(BadRequest):
-        json_codec.decode_message({"data": {"tensor": {"shape": [-1], "values": [1]}}})
+        json_codec.decode_message({"data": {"tensor": {"shape": [-2], "values": [1]}}})
 
 
 def test_precedence_data_over_others():

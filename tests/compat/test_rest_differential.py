@@ -58,6 +58,8 @@ IMPROVEMENTS: dict[str, str] = {
                              "bare NaN/Infinity tokens (spec §4.3, §17.16; seldon_py/jsonutil.py)",
     "id-nan-literal-jsonData": "NaN/Infinity are written as null (strict JSON), reference echoes "
                                "bare NaN/Infinity tokens (spec §4.3, §17.16)",
+    "id-ndarray-huge-int": "integers beyond 64 bits are parsed as floats by orjson; detecting them "
+                           "costs a full scan of every body (README: Differences from Seldon Core 1.x)",
 }
 
 _FLOAT_TOKEN = re.compile(rb"(?<![\w.\"])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.\"])")
