@@ -189,3 +189,43 @@ def test_debug_mode_uses_flask_server_and_pidfile(start_service, tmp_path):
     assert int(pidfile.read_text()) == svc.proc.pid
     assert svc.stop() == 0
     assert not pidfile.exists()
+
+
+PRELOAD_MODEL = """
+import os
+class Pre:
+    def load(self):
+        self.loaded_in = os.getpid()
+        print("LOADED", os.getpid(), flush=True)
+    def predict(self, X, names):
+        return {"served_by": os.getpid(), "loaded_in": self.loaded_in}
+"""
+
+
+def test_preload_runs_load_once_before_fork(start_service):
+    svc = start_service({"Pre.py": PRELOAD_MODEL}, ["Pre", "--preload", "--workers", "2", "--grpc-workers", "0"])
+    r = requests.post(svc.url + "/predict", json={"strData": "x"}).json()["jsonData"]
+    assert r["loaded_in"] == svc.proc.pid != r["served_by"]
+    assert svc.output().count("LOADED") == 1
+
+
+def test_batching_over_rest(start_service):
+    model = """
+import threading, time
+class B:
+    lock = threading.Lock()
+    def predict(self, X, names):
+        with self.lock:
+            time.sleep(0.02)
+        return X * 0 + X.shape[0]
+"""
+    svc = start_service({"B.py": model}, ["B", "--threads", "16", "--grpc-workers", "0",
+                                         "--max-batch-size", "16", "--max-batch-latency-ms", "50"])
+    from concurrent.futures import ThreadPoolExecutor
+
+    def call(i):
+        return requests.post(svc.url + "/predict", json={"data": {"ndarray": [[i]]}}).json()["data"]["ndarray"][0][0]
+
+    with ThreadPoolExecutor(16) as ex:
+        sizes = list(ex.map(call, range(16)))
+    assert max(sizes) > 1  # several requests shared one predict call
