@@ -305,3 +305,22 @@ def test_s2i_assemble_then_run_serves_the_model(tmp_path: Path) -> None:
     finally:
         code = stop(server.proc)
     assert code == 0, server.log.read_text()
+
+
+# ------------------------------------------------------------------ images (static checks; built by hand)
+def test_dockerfile_contract() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^FROM \$\{BASE_IMAGE\}$", text, re.M) and "ARG BASE_IMAGE=python:3.11-slim" in text
+    assert "pip install --no-cache-dir" in text
+    assert re.search(r"^USER 8888$", text, re.M)
+    assert re.search(r"^WORKDIR /microservice$", text, re.M)
+    assert re.search(r"^EXPOSE 9000 5000 6000$", text, re.M)
+    assert re.search(r"^ENV MODEL_NAME= \\\n\s+SERVICE_TYPE=MODEL$", text, re.M)
+    assert re.search(r'^CMD \["/s2i/bin/run"\]$', text, re.M)  # exec form, no shell left as PID 1
+    run = (S2I_BIN / "run").read_text()
+    assert 'exec seldon-core-microservice "$MODEL_NAME" --service-type "$SERVICE_TYPE"' in run
+    s2i = (REPO / "s2i" / "Dockerfile").read_text()
+    assert 'io.openshift.s2i.scripts-url="image:///s2i/bin"' in s2i
+    assert "io.openshift.s2i.assemble-user" in s2i
+    ignored = [ln.strip() for ln in (REPO / ".dockerignore").read_text().splitlines()]
+    assert not {"s2i", "s2i/", "s2i/bin", "s2i/bin/", "README.md", "setup.cfg", "pyproject.toml"} & set(ignored)
