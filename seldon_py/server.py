@@ -5,7 +5,7 @@ Process model::
     seldon-core-microservice (supervisor: forwards SIGTERM/SIGINT, reaps, exits when all are done)
     ├── REST: gunicorn arbiter ── N workers (each: Flask app, load() in the background)
     ├── gRPC server × --grpc-workers (each: own grpc.server on the shared port, load() in the background)
-    └── (the metrics server joins here as a further child)
+    └── metrics server (merges every process's metric files per scrape; see seldon_py.metrics)
 
 The user class is imported and instantiated once, in the supervisor, before any fork (as Seldon
 Core does); ``load()`` runs in every serving process. On SIGTERM every child is asked to drain
@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import metadata as metadata_mod
-from .dataplane import DataPlane, MetricsRecorder, NullRecorder, UnitInfo
+from .dataplane import DataPlane, MetricsRecorder, NullObserver, RequestObserver, UnitInfo
 from .errors import SeldonNotImplementedError
+from .metrics.mpdir import MultiprocessDir
 from .reflection import Dispatch, reflect
 from .settings import Settings
 
@@ -110,11 +111,16 @@ class Child:
 
 
 class Microservice:
-    """Builds everything from Settings and runs the process tree."""
+    """Builds everything from Settings and runs the process tree.
+
+    ``recorder_factory`` replaces Prometheus metrics (e.g. ``NullRecorder`` in tests: then no
+    request metrics and no metrics server either); ``None`` means Prometheus.
+    """
 
     def __init__(self, settings: Settings, recorder_factory: Callable[[], MetricsRecorder] | None = None) -> None:
         self.settings = settings
-        self.recorder_factory = recorder_factory or NullRecorder
+        self.recorder_factory = recorder_factory
+        self.metrics_enabled = recorder_factory is None
         self.user: Any = None
         self.dispatch: Dispatch | None = None
         self.metadata: dict[str, Any] | None = None
@@ -139,12 +145,28 @@ class Microservice:
             executor_enabled=s.executor_enabled,
         )
 
+    def make_recorder(self) -> MetricsRecorder:
+        """This process's recorder of custom metrics and feedback."""
+        if self.recorder_factory is not None:
+            return self.recorder_factory()
+        from .metrics import service_metrics
+
+        return service_metrics(self.settings)
+
+    def make_observer(self) -> RequestObserver:
+        """This process's request metrics (for the REST app and the gRPC servicer)."""
+        if not self.metrics_enabled:
+            return NullObserver()
+        from .metrics import service_metrics
+
+        return service_metrics(self.settings)
+
     def make_dataplane(self) -> DataPlane:
         assert self.dispatch is not None
         return DataPlane(
             self.dispatch,
             self.unit_info(),
-            recorder=self.recorder_factory(),
+            recorder=self.make_recorder(),
             metadata=self.metadata,
             metadata_error=self.metadata_error,
             batching=(self.settings.max_batch_size, self.settings.max_batch_latency_ms / 1000)
@@ -165,22 +187,33 @@ class Microservice:
             max_payload_bytes=self.settings.max_payload_bytes,
             payload_passthrough=self.settings.payload_passthrough,
             error_blueprint=self.dispatch.model_error_handler if self.dispatch else None,
+            observer=self.make_observer(),
         )
 
     def children(self) -> list[Child]:
         from .rest.server import run_rest
 
         s = self.settings
-        kids = [Child("REST server", lambda: run_rest(s, self.rest_app_factory))]
+        hooks = None
+        if self.metrics_enabled:
+            from .metrics import gunicorn_hooks
+
+            hooks = gunicorn_hooks()
+        kids = [Child("REST server", lambda: run_rest(s, self.rest_app_factory, hooks))]
         for i in range(s.grpc_workers):  # 0 disables gRPC
             kids.append(Child(f"gRPC server {i + 1}", self._run_grpc))
+        if self.metrics_enabled:
+            from .metrics.server import serve_metrics
+
+            root = os.getpid()
+            kids.append(Child("metrics server", lambda: serve_metrics(s, root)))
         return kids
 
     def _run_grpc(self) -> None:
         """Body of a gRPC worker process; grpc is imported only here, after the fork."""
         from .grpc.server import run_grpc
 
-        run_grpc(self.settings, self.make_dataplane)
+        run_grpc(self.settings, self.make_dataplane, self.make_observer)
 
     # ------------------------------------------------------------- running
     def preload(self) -> None:
@@ -198,6 +231,20 @@ class Microservice:
         logger.info("load() finished in the main process in %.2fs (--preload)", time.monotonic() - started)
 
     def run(self) -> int:
+        # before the user module is imported (it may import prometheus_client) and before any fork
+        try:
+            metrics_dir = MultiprocessDir.create() if self.metrics_enabled else None
+        except OSError as exc:
+            raise StartupError(
+                f"cannot create the metrics directory (check PROMETHEUS_MULTIPROC_DIR or TMPDIR): {exc}"
+            ) from None
+        try:
+            return self._run()
+        finally:
+            if metrics_dir is not None:
+                metrics_dir.remove()
+
+    def _run(self) -> int:
         self.prepare()
         s = self.settings
         if s.preload:

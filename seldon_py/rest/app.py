@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from importlib import resources
 from typing import Any, Callable
 
@@ -16,7 +17,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .. import json_codec, jsonutil
-from ..dataplane import DataPlane
+from ..dataplane import DataPlane, RequestObserver
 from ..errors import (
     BadRequest,
     InternalError,
@@ -165,14 +166,45 @@ _HTTP_ERRORS: dict[int, type[SeldonMicroserviceException]] = {
 }
 
 
+def observe_requests(wsgi_app: Any, observer: RequestObserver, paths: frozenset[str]) -> Any:
+    """Wrap a WSGI app so ``observer`` sees every request: endpoint (the route path, or
+    ``other``), status code, seconds until the response is handed to the server, request and
+    response Content-Length (0 when absent/streamed). One closure per request, no Flask hooks."""
+    started, finished, clock = observer.request_started, observer.request_finished, time.perf_counter
+
+    def observed(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        endpoint = path if path in paths else "other"
+        started("rest", endpoint)
+        t0 = clock()
+        seen = ["500", 0]
+
+        def record_status(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen[0] = status[:3]
+            for name, value in headers:
+                if name == "Content-Length":
+                    seen[1] = int(value)
+            return start_response(status, headers, exc_info)
+
+        try:
+            return wsgi_app(environ, record_status)
+        finally:
+            length = environ.get("CONTENT_LENGTH")
+            finished("rest", endpoint, seen[0], clock() - t0,
+                     int(length) if length and length.isdigit() else 0, seen[1])
+
+    return observed
+
+
 def create_app(
     dataplane: DataPlane,
     *,
     max_payload_bytes: int | None = None,
     payload_passthrough: bool = False,
     error_blueprint: Any = None,
+    observer: RequestObserver | None = None,
 ) -> Flask:
-    """Build the REST app for one serving process."""
+    """Build the REST app for one serving process (``observer``: request metrics)."""
     app = Flask("seldon_py", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max_payload_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = max_payload_bytes
@@ -312,4 +344,7 @@ def create_app(
 
     if error_blueprint is not None:
         app.register_blueprint(error_blueprint)
+    if observer is not None:
+        paths = frozenset(rule.rule for rule in app.url_map.iter_rules())
+        app.wsgi_app = observe_requests(app.wsgi_app, observer, paths)  # type: ignore[method-assign]
     return app

@@ -82,8 +82,9 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         return self._factory()
 
 
-def run_rest(settings: Settings, app_factory: Callable[[], Flask]) -> None:
-    """Serve REST in this process until told to stop (blocks)."""
+def run_rest(settings: Settings, app_factory: Callable[[], Flask],
+             hooks: dict[str, Any] | None = None) -> None:
+    """Serve REST in this process until told to stop (blocks). ``hooks``: gunicorn server hooks."""
     if settings.debug:
         app = app_factory()
         # werkzeug's server stops on KeyboardInterrupt; make SIGTERM behave like Ctrl-C
@@ -94,4 +95,4 @@ def run_rest(settings: Settings, app_factory: Callable[[], Flask]) -> None:
         except KeyboardInterrupt:
             pass
         return
-    GunicornServer(app_factory, gunicorn_options(settings)).run()
+    GunicornServer(app_factory, {**gunicorn_options(settings), **(hooks or {})}).run()
