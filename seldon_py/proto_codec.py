@@ -44,17 +44,20 @@ def _write_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def tensor_to_array(tensor: pb.Tensor) -> np.ndarray:
-    """A Tensor message → float64 array of its shape, read from the packed wire bytes."""
-    buf = tensor.SerializeToString()
+def _tensor_from_wire(buf: bytes, pos: int, end: int, strict: bool = True) -> np.ndarray | None:
+    """The Tensor message serialised in ``buf[pos:end]`` → float64 array of its shape.
+
+    Expects packed repeated fields (what protobuf writes); anything else raises BadRequest when
+    ``strict`` or returns None (the caller then decodes the parsed message instead)."""
     shape: list[int] = []
     values: np.ndarray | None = None
-    pos, end = 0, len(buf)
     while pos < end:
         key, pos = _read_varint(buf, pos)
         field, wire = key >> 3, key & 7
-        if wire != 2:  # re-serialised proto3 repeated scalars are always packed
-            raise BadRequest("malformed Tensor message")
+        if wire != 2 or (field == 2 and values is not None):
+            if strict:
+                raise BadRequest("malformed Tensor message")
+            return None
         length, pos = _read_varint(buf, pos)
         chunk_end = pos + length
         if field == 1:
@@ -77,14 +80,68 @@ def tensor_to_array(tensor: pb.Tensor) -> np.ndarray:
         ) from None
 
 
+def tensor_to_array(tensor: pb.Tensor) -> np.ndarray:
+    """A Tensor message → float64 array of its shape, read from the packed wire bytes."""
+    buf = tensor.SerializeToString()
+    return _tensor_from_wire(buf, 0, len(buf))  # type: ignore[return-value]
+
+
+_MAX_SCANNED_FIELDS = 64
+
+
+def _single_submessage(buf: bytes, pos: int, end: int, field: int) -> tuple[int, int] | None:
+    """(start, end) of the one length-delimited occurrence of ``field`` in ``buf[pos:end]``;
+    None if it is absent, repeated, or the layout is unusual (groups, many fields)."""
+    span: tuple[int, int] | None = None
+    for _ in range(_MAX_SCANNED_FIELDS):
+        if pos >= end:
+            return span
+        key, pos = _read_varint(buf, pos)
+        wire = key & 7
+        if wire == 2:
+            length, pos = _read_varint(buf, pos)
+            if key >> 3 == field:
+                if span is not None:
+                    return None
+                span = (pos, pos + length)
+            pos += length
+        elif wire == 0:
+            pos = _read_varint(buf, pos)[1]
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        else:
+            return None
+    return None
+
+
+def tensor_from_message_wire(wire: bytes) -> np.ndarray | None:
+    """``data.tensor`` of a serialised SeldonMessage, decoded straight from its wire bytes
+    (one copy, no re-serialisation); None when the caller should use the parsed message."""
+    span = _single_submessage(wire, 0, len(wire), 3)  # SeldonMessage.data
+    if span is None:
+        return None
+    span = _single_submessage(wire, span[0], span[1], 2)  # DefaultData.tensor
+    if span is None:
+        return None
+    return _tensor_from_wire(wire, span[0], span[1], strict=False)
+
+
+def _tensor_parts(arr: np.ndarray) -> tuple[list[Any], int]:
+    """Pieces of a serialised Tensor message for ``arr`` (values as a view, not copied) and
+    their total length."""
+    shape = b"".join(_write_varint(d) for d in arr.shape)
+    parts: list[Any] = [b"\x0a", _write_varint(len(shape)), shape] if arr.ndim else []
+    if arr.size:
+        values = memoryview(np.ascontiguousarray(arr, dtype=_F64).reshape(-1)).cast("B")
+        parts += [b"\x12", _write_varint(values.nbytes), values]
+    return parts, sum(len(p) for p in parts)
+
+
 def array_to_tensor_bytes(arr: np.ndarray) -> bytes:
     """Serialised Tensor message (packed shape + packed doubles) for ``arr``."""
-    shape = b"".join(_write_varint(d) for d in arr.shape)
-    values = np.ascontiguousarray(arr, dtype=_F64).tobytes()
-    out = [b"\x0a", _write_varint(len(shape)), shape] if arr.ndim else []
-    if values:
-        out += [b"\x12", _write_varint(len(values)), values]
-    return b"".join(out)
+    return b"".join(_tensor_parts(arr)[0])
 
 
 def _value_to_py(msg: Any) -> Any:
@@ -112,13 +169,20 @@ def decode_data(d: pb.DefaultData) -> tuple[str, np.ndarray, list[str]]:
     return DATA_EMPTY, np.array([]), names
 
 
-def decode_message(msg: Any) -> Payload:
+def decode_message(msg: Any, wire: bytes | None = None) -> Payload:
+    """``wire``, if given, must be the bytes ``msg`` was parsed from: tensors are then read from
+    it directly."""
     if not isinstance(msg, pb.SeldonMessage):
         raise BadRequest(f"Invalid request data type: {type(msg).__name__}")
     which = msg.WhichOneof("data_oneof")
     meta = meta_to_dict(msg.meta)
     if which == "data":
-        kind, value, names = decode_data(msg.data)
+        d = msg.data
+        if wire is not None and d.WhichOneof("data_oneof") == "tensor":
+            value = tensor_from_message_wire(wire)
+            if value is not None:
+                return Payload("tensor", value, list(d.names), meta)
+        kind, value, names = decode_data(d)
         return Payload(kind, value, names, meta)
     if which == "strData":
         return Payload("strData", msg.strData, [], meta)
@@ -188,14 +252,34 @@ def _fill_names(d: pb.DefaultData, names: list[str] | int) -> None:
     d.names.extend(default_names(names) if isinstance(names, int) else [str(n) for n in names])
 
 
-def encode_response(resp: Response) -> pb.SeldonMessage:
+def _meta_only(meta: dict[str, Any]) -> pb.SeldonMessage:
     msg = pb.SeldonMessage()
     msg.meta.SetInParent()
-    if resp.meta:
+    if meta:
         try:
-            json_format.ParseDict(resp.meta, msg.meta)
+            json_format.ParseDict(meta, msg.meta)
         except json_format.ParseError as exc:
             raise BadRequest(f"response meta cannot be encoded: {exc}") from None
+    return msg
+
+
+def encode_response_bytes(resp: Response) -> bytes:
+    """``encode_response(resp).SerializeToString()``, byte for byte, with a tensor's values
+    copied once from the array into the output instead of through a protobuf message."""
+    if resp.kind != "tensor":
+        return encode_response(resp).SerializeToString()  # type: ignore[no-any-return]
+    head = _meta_only(resp.meta).SerializeToString()  # status/meta: fields 1-2 precede data (3)
+    names = pb.DefaultData()
+    _fill_names(names, resp.names)
+    tensor, tensor_len = _tensor_parts(resp.value)
+    names_bytes = names.SerializeToString()
+    data_len = len(names_bytes) + 1 + len(_write_varint(tensor_len)) + tensor_len
+    return b"".join([head, b"\x1a", _write_varint(data_len), names_bytes,
+                     b"\x12", _write_varint(tensor_len), *tensor])
+
+
+def encode_response(resp: Response) -> pb.SeldonMessage:
+    msg = _meta_only(resp.meta)
     kind = resp.kind
     if kind == "tensor":
         _fill_names(msg.data, resp.names)

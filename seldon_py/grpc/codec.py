@@ -1,0 +1,28 @@
+"""The gRPC codec handed to :class:`~seldon_py.dataplane.DataPlane`: :mod:`seldon_py.proto_codec`
+plus the request's wire bytes, so large tensors are read from the bytes grpcio received rather
+than re-serialised out of the parsed message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import proto_codec
+from ..payload import Payload
+
+
+class WireCodec:
+    """The codec for one SeldonMessage request (cheap: built per call)."""
+
+    __slots__ = ("msg", "wire")
+
+    TRANSPORT = proto_codec.TRANSPORT
+    decode_message_list = staticmethod(proto_codec.decode_message_list)
+    raw_metrics = staticmethod(proto_codec.raw_metrics)
+    strip_raw_metrics = staticmethod(proto_codec.strip_raw_metrics)
+
+    def __init__(self, msg: Any, wire: bytes) -> None:
+        self.msg = msg
+        self.wire = wire
+
+    def decode_message(self, raw: Any) -> Payload:
+        return proto_codec.decode_message(raw, self.wire if raw is self.msg else None)
