@@ -75,12 +75,25 @@ def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
+class HealthServicer(health.HealthServicer):  # type: ignore[misc]
+    """The standard health servicer, plus ending open ``Watch`` streams on shutdown: they are
+    RPCs too, and ``server.stop(grace)`` would otherwise wait the whole grace period for them."""
+
+    def shutdown(self) -> None:
+        """Every service NOT_SERVING (sent to watchers), then close the watch streams."""
+        self.enter_graceful_shutdown()
+        with self._lock:
+            callbacks = [cb for cbs in self._send_response_callbacks.values() for cb in list(cbs)]
+        for callback in callbacks:
+            callback(None)
+
+
 @dataclass
 class GrpcServer:
     """A built (not yet started) server and the handles needed to run and stop it."""
 
     server: grpc.Server
-    health: health.HealthServicer
+    health: HealthServicer
     servicer: SeldonServicer
     port: int
 
@@ -90,7 +103,7 @@ class GrpcServer:
 
     def stop(self, grace: float) -> None:
         """Health → NOT_SERVING, refuse new calls, wait up to ``grace`` s for accepted ones."""
-        self.health.enter_graceful_shutdown()
+        self.health.shutdown()
         self.server.stop(grace).wait()
 
 
@@ -111,7 +124,7 @@ def create_grpc_server(
     )
     servicer = SeldonServicer(dataplane, observer, max_payload_bytes=max_payload_bytes)
     servicer.register(server)
-    health_servicer = health.HealthServicer()
+    health_servicer = HealthServicer()
     for name in HEALTH_SERVICES:
         health_servicer.set(name, NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
