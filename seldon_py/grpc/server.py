@@ -6,7 +6,9 @@ once and runs the user's ``load()`` in the background. Standard ``grpc.health.v1
 ``NOT_SERVING`` until ``load()`` has finished, then ``SERVING``; data RPCs answer ``UNAVAILABLE``
 meanwhile. On SIGTERM/SIGINT health flips to ``NOT_SERVING`` first, then ``server.stop(grace)``
 refuses new calls and lets the accepted ones finish within ``--graceful-timeout``; the process
-then exits 0 (the reference's gRPC processes never stop).
+then exits 0 (the reference's gRPC processes never stop). Each worker also tunes glibc's malloc
+so payload-sized buffers are reused rather than page-faulted in again on every call
+(:func:`tune_malloc`).
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Each RPC is a thin function ``request message -> serialized response bytes``; one wrapper
 (:meth:`SeldonServicer._rpc`) around all of them does the transport work once:
 
-* the request arrives already parsed by :func:`_deserializer`, which also keeps its wire size and
-  turns undecodable bytes into ``INVALID_ARGUMENT`` instead of grpcio's ``INTERNAL``;
+* the request arrives already parsed by :func:`_deserializer`, which also keeps its wire bytes
+  (for the request size, and so :class:`~seldon_py.grpc.codec.WireCodec` reads tensors straight
+  from them) and turns undecodable bytes into ``INVALID_ARGUMENT`` instead of grpcio's
+  ``INTERNAL``;
 * errors map in one place: :class:`SeldonMicroserviceException` → ``grpc_code_name(exc)`` with its
   message, anything else → ``INTERNAL`` with ``str(exc)`` (logged once, with traceback);
 * the ``seldon-puid`` request header is echoed as response initial metadata (none is invented
