@@ -288,7 +288,7 @@ def encode_response(resp: Response) -> pb.SeldonMessage:
     elif kind == "ndarray":
         _fill_names(msg.data, resp.names)
         msg.data.ndarray.SetInParent()
-        value = resp.value.tolist()
+        value = resp.value if isinstance(resp.value, list) else resp.value.tolist()
         if isinstance(value, list):
             msg.data.ndarray.extend(value)
         else:  # 0-d: proto has no scalar ndarray; a one-element list is the closest
