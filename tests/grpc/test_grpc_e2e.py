@@ -114,10 +114,12 @@ def test_every_rpc(everything):
 
 def test_two_worker_processes_share_the_port(everything):
     pids = set()
-    for _ in range(16):  # separate connections: SO_REUSEPORT spreads them over the workers
+    deadline = time.monotonic() + 20  # the second worker may still be starting up
+    while len(pids) < 2 and time.monotonic() < deadline:
+        # a new connection each time: SO_REUSEPORT spreads connections over the workers
         with grpc.insecure_channel(everything.address, options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
             pids.add(pbg.ModelStub(ch).Predict(P({"strData": "pid"})).strData)
-    assert len(pids) == 2
+    assert len(pids) == 2, everything.output()
 
 
 @pytest.mark.parametrize("request_json, details", [
@@ -155,26 +157,28 @@ def test_health_and_reflection(everything):
     assert names == {*SERVICE_NAMES, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
 
 
-def test_health_waits_for_load(grpc_service):
+def test_health_waits_for_load(grpc_service, tmp_path):
     svc = grpc_service({"Slow.py": '''
-        import time
+        import os, time
         class Slow:
-            def load(self):
-                time.sleep(2.5)
+            def load(self):  # until the test says go
+                while not os.path.exists("go"):
+                    time.sleep(0.02)
             def predict(self, X, names, meta=None):
                 return X
     '''}, "Slow", serving=False)
-    deadline = time.monotonic() + 15
-    while True:  # the first answer comes while load() is still running
+    deadline = time.monotonic() + 20
+    while True:  # the server answers while load() is still running
         try:
             status = svc.health()
             break
         except grpc.RpcError:
-            assert time.monotonic() < deadline, svc.output()
+            assert svc.proc.poll() is None and time.monotonic() < deadline, svc.output()
             time.sleep(0.05)
     assert status == NOT_SERVING
     err = rpc_error(pbg.ModelStub(svc.channel()).Predict, P({"strData": "x"}))
-    assert err.code() == grpc.StatusCode.UNAVAILABLE
+    assert err.code() == grpc.StatusCode.UNAVAILABLE and "load()" in err.details()
+    (tmp_path / "go").touch()
     svc.wait_serving()
     assert pbg.ModelStub(svc.channel()).Predict(P({"strData": "x"})).strData == "x"
 
