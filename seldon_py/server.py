@@ -207,6 +207,8 @@ class Microservice:
 
             root = os.getpid()
             kids.append(Child("metrics server", lambda: serve_metrics(s, root)))
+        if self.dispatch is not None and self.dispatch.custom_service is not None:
+            kids.append(Child("custom service", self.dispatch.custom_service))
         return kids
 
     def _run_grpc(self) -> None:

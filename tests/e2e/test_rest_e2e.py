@@ -229,3 +229,25 @@ class B:
     with ThreadPoolExecutor(16) as ex:
         sizes = list(ex.map(call, range(16)))
     assert max(sizes) > 1  # several requests shared one predict call
+
+
+def test_custom_service_runs_in_its_own_process_and_stops(start_service, tmp_path):
+    model = """
+import os, time
+class Custom:
+    def predict(self, X, names):
+        return X
+    def custom_service(self):
+        with open("custom.pid", "w") as fh:
+            fh.write(str(os.getpid()))
+        while True:
+            time.sleep(0.1)
+"""
+    svc = start_service({"Custom.py": model}, ["Custom", "--grpc-workers", "0"])
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "custom.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int((tmp_path / "custom.pid").read_text())
+    assert pid != svc.proc.pid
+    assert svc.stop() == 0
+    assert not os.path.exists(f"/proc/{pid}")
