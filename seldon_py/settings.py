@@ -173,33 +173,32 @@ def build_parser() -> argparse.ArgumentParser:
             "gRPC and Prometheus metrics. Each option falls back to the environment variable in "
             "brackets, then to the default."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     a = p.add_argument
     a("interface_name", help="class to serve: Module (file Module.py with class Module) or pkg.module.Class")
     a("legacy_api_type", nargs="?", help=argparse.SUPPRESS)
     a("--service-type", type=str.upper, choices=SERVICE_TYPES, default="MODEL",
-      help="node type in the graph; all endpoints are served whatever the type")
+      help="node type in the graph; all endpoints are served whatever the type (default MODEL)")
     a("--parameters", default=None,
-      help="JSON list of {name,value,type} constructor parameters, type INT|FLOAT|DOUBLE|STRING|BOOL|JSON [PREDICTIVE_UNIT_PARAMETERS]")
+      help="JSON list of {name,value,type} constructor parameters, type INT|FLOAT|DOUBLE|STRING|BOOL|JSON [PREDICTIVE_UNIT_PARAMETERS] (default [])")
     a("--http-port", type=int, default=None, help="REST port [PREDICTIVE_UNIT_HTTP_SERVICE_PORT] (default 9000)")
     a("--grpc-port", type=int, default=None, help="gRPC port [PREDICTIVE_UNIT_GRPC_SERVICE_PORT] (default 5000)")
     a("--metrics-port", type=int, default=None, help="Prometheus port [PREDICTIVE_UNIT_METRICS_SERVICE_PORT] (default 6000)")
     a("--host", default=None, help="address to bind every server to [SELDON_HOST] (default 0.0.0.0)")
     a("--workers", type=int, default=None, help="REST worker processes [GUNICORN_WORKERS] (default 1)")
     a("--threads", type=int, default=None, help="threads per REST worker [GUNICORN_THREADS] (default 1)")
-    a("--max-requests", type=int, default=None, help="recycle a REST worker after this many requests, 0 = never [GUNICORN_MAX_REQUESTS]")
-    a("--max-requests-jitter", type=int, default=None, help="random jitter added to --max-requests [GUNICORN_MAX_REQUESTS_JITTER]")
+    a("--max-requests", type=int, default=None, help="recycle a REST worker after this many requests, 0 = never [GUNICORN_MAX_REQUESTS] (default 0)")
+    a("--max-requests-jitter", type=int, default=None, help="random jitter added to --max-requests [GUNICORN_MAX_REQUESTS_JITTER] (default 0)")
     a("--keepalive", type=int, default=None, help="seconds to keep an idle HTTP connection open [GUNICORN_KEEPALIVE] (default 2)")
     a("--timeout", type=int, default=None,
       help=f"seconds a REST worker may stay silent before it is restarted [GUNICORN_TIMEOUT; else the seldon.io/rest-timeout annotation; default {DEFAULT_TIMEOUT_S}]")
     a("--graceful-timeout", type=int, default=None,
       help=f"seconds in-flight requests get to finish after SIGTERM [GUNICORN_GRACEFUL_TIMEOUT] (default {DEFAULT_GRACEFUL_TIMEOUT_S})")
-    a("--single-threaded", type=int, default=None, help="non-zero forces one thread per worker [FLASK_SINGLE_THREADED]")
+    a("--single-threaded", type=int, default=None, help="non-zero forces one thread per worker [FLASK_SINGLE_THREADED] (default 0)")
     a("--debug", nargs="?", const=True, type=_bool_flag, default=None,
-      help="serve REST with Flask's development server instead of gunicorn [SELDON_DEBUG]")
+      help="serve REST with Flask's development server instead of gunicorn [SELDON_DEBUG] (default false)")
     a("--log-level", type=str.upper, choices=LOG_LEVELS, default=None, help="log level [SELDON_LOG_LEVEL] (default INFO)")
-    a("--access-log", nargs="?", const=True, type=_bool_flag, default=None, help="log every REST request to stdout [GUNICORN_ACCESS_LOG]")
+    a("--access-log", nargs="?", const=True, type=_bool_flag, default=None, help="log every REST request to stdout [GUNICORN_ACCESS_LOG] (default false)")
     a("--pidfile", default=None, help="write the main process id to this file")
     a("--grpc-workers", type=int, default=None, help="gRPC server processes, 0 disables gRPC [GRPC_WORKERS] (default 1)")
     a("--grpc-threads", type=int, default=None, help="threads per gRPC process [GRPC_THREADS] (default 1)")
@@ -210,8 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--max-batch-latency-ms", type=float, default=None,
       help="adaptive batching: longest wait for a batch to fill, ms [SELDON_MAX_BATCH_LATENCY_MS] (default 10)")
     a("--preload", nargs="?", const=True, type=_bool_flag, default=None,
-      help="run load() once in the main process before forking, so workers share the model's memory [SELDON_PRELOAD]")
-    a("--tracing", nargs="?", const=1, type=int, default=None, help="accepted for compatibility; tracing is not supported [TRACING]")
+      help="run load() once in the main process before forking, so workers share the model's memory [SELDON_PRELOAD] (default false)")
+    a("--tracing", nargs="?", const=1, type=int, default=None, help="accepted for compatibility; tracing is not supported [TRACING] (default 0)")
     a("--persistence", nargs="?", const=1, type=int, default=0, help="accepted for compatibility; persistence was removed in Seldon Core 1.x")
     return p
 
