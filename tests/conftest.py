@@ -15,17 +15,29 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (every socket held open until all are chosen)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 class ServiceProcess:
     """A real `python -m seldon_py.cli` subprocess on free loopback ports."""
 
     def __init__(self, model_dir: Path, args: list[str], env: dict[str, str] | None = None) -> None:
-        self.http_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
+        self.http_port, self.grpc_port, self.metrics_port = free_ports(3)
         self.url = f"http://127.0.0.1:{self.http_port}"
         full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.log_path = model_dir / f"server-{self.http_port}.log"

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_ports
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 S2I_BIN = REPO / "s2i" / "bin"
@@ -88,17 +90,6 @@ def test_example_imports_only_seldon_py_and_numpy(name: str) -> None:
 
 
 # ------------------------------------------------------------------ helpers
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_ports
 
 HERE = Path(__file__).resolve().parent
 MODELS_DIR = HERE / "models"
@@ -73,18 +74,6 @@ def reference_skip_reason() -> str | None:
     return None
 
 
-def _free_ports(n: int) -> list[int]:
-    """n distinct free loopback ports (all sockets held open until every port is chosen)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _base_env() -> dict[str, str]:
@@ -188,7 +177,7 @@ def compat_pairs(tmp_path_factory) -> dict[str, Pair]:
     servers: list[Server] = []
     pairs: dict[str, Pair] = {}
     try:
-        ports = iter(_free_ports(6 * len(MODEL_ENV)))
+        ports = iter(free_ports(6 * len(MODEL_ENV)))
         for model, extra in MODEL_ENV.items():
             ref_ports = [next(ports) for _ in range(3)]
             our_ports = [next(ports) for _ in range(3)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,14 +18,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from seldon_py.dataplane import DataPlane
 from seldon_py.metadata import build_metadata
 from seldon_py.reflection import reflect
+from tests.conftest import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_dataplane(user: Any, metadata: dict[str, Any] | None = None, **kwargs: Any) -> DataPlane:
@@ -42,7 +38,7 @@ class GrpcService:
     """A real `seldon-core-microservice` process (new session) serving ``files`` from a temp dir."""
 
     def __init__(self, workdir: Path, interface: str, args: list[str], env: dict[str, str] | None) -> None:
-        self.http_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
+        self.http_port, self.grpc_port, self.metrics_port = free_ports(3)
         self.address = f"127.0.0.1:{self.grpc_port}"
         self.log_path = workdir / f"server-{self.grpc_port}.log"
         self._log = open(self.log_path, "wb")
