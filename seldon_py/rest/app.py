@@ -3,18 +3,23 @@
 Views only read the request, call the data plane and encode. Every error leaves through one
 handler as the Seldon error body ``{"status": {"code": -1, "info", "reason", "status": 1}}`` with a
 real HTTP status (404/405/413/415 included; the reference answers 500 for those).
+
+The hot requests (a JSON body POSTed to predict, transform, route or aggregate) skip Flask's
+request machinery: :class:`JsonFastPath`, the app's ``wsgi_app``, answers them with the same
+endpoint code and hands every error back to the Flask app to answer (see its docstring).
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import logging
 import time
 from importlib import resources
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from .. import json_codec, jsonutil
 from ..dataplane import DataPlane, RequestObserver
@@ -94,6 +99,11 @@ def read_message(passthrough: bool = False) -> Any:
     body = request.get_data(cache=False)
     if passthrough:
         return body
+    return body_message(body, ct)
+
+
+def body_message(body: bytes, ct: str) -> Any:
+    """The message in a request body of content type ``ct`` (the last rule of spec §4.2)."""
     if not body:
         raise BadRequest(
             "Empty request: send a SeldonMessage as a JSON body with Content-Type: application/json,"
@@ -124,13 +134,13 @@ def _json_response(body: Any, status: int = 200) -> Response:
     return Response(jsonutil.dumps(body), status=status, mimetype=JSON_MIMETYPE)
 
 
-def _raw_to_response(value: Any, status_from_body: bool) -> Response:
+def _raw_body(value: Any, status_from_body: bool) -> tuple[bytes, int]:
     """Encode what a *_raw method returned: dicts as JSON (optionally taking ``status.code`` as the
-    HTTP status), protobuf messages as their JSON form, text/bytes verbatim."""
+    HTTP status), protobuf messages as their JSON form, text/bytes verbatim (text as UTF-8)."""
     if isinstance(value, (bytes, bytearray)):
-        return Response(bytes(value), status=200, mimetype=JSON_MIMETYPE)
+        return bytes(value), 200
     if isinstance(value, str):
-        return Response(value, status=200, mimetype=JSON_MIMETYPE)
+        return value.encode("utf-8"), 200
     if hasattr(value, "DESCRIPTOR") and hasattr(value, "SerializeToString"):
         from google.protobuf import json_format
 
@@ -144,17 +154,29 @@ def _raw_to_response(value: Any, status_from_body: bool) -> Response:
                 status = code
             elif st.get("status") in (1, "FAILURE"):
                 status = 500
-    return _json_response(value, status)
+    return jsonutil.dumps(value), status
+
+
+def encode_result(result: SeldonResponseMsg | RawResult, status_from_body: bool = False) -> tuple[bytes, int]:
+    """A data plane result as the JSON response body and HTTP status (both REST paths use this)."""
+    if isinstance(result, RawResult):
+        return _raw_body(result.value, status_from_body)
+    return jsonutil.dumps(json_codec.encode_response(result)), result.status
 
 
 def _encode(result: SeldonResponseMsg | RawResult, status_from_body: bool = False) -> Response:
-    if isinstance(result, RawResult):
-        return _raw_to_response(result.value, status_from_body)
-    return _json_response(json_codec.encode_response(result), result.status)
+    body, status = encode_result(result, status_from_body)
+    return Response(body, status=status, mimetype=JSON_MIMETYPE)
 
 
 def error_response(exc: SeldonMicroserviceException) -> Response:
     return _json_response(exc.to_dict(), exc.status_code)
+
+
+def cors_origin(origin: str | None) -> tuple[str, bool]:
+    """``Access-Control-Allow-Origin`` for a request's ``Origin`` header, and whether the answer
+    must also say ``Vary: Origin`` (it depends on the header when one was sent)."""
+    return (origin, True) if origin else ("*", False)
 
 
 _HTTP_ERRORS: dict[int, type[SeldonMicroserviceException]] = {
@@ -196,6 +218,95 @@ def observe_requests(wsgi_app: Any, observer: RequestObserver, paths: frozenset[
     return observed
 
 
+class MessageEndpoint(NamedTuple):
+    """An endpoint that answers one request message with one data plane call."""
+
+    call: Callable[[Any, Any], SeldonResponseMsg | RawResult]
+    #: a raw dict result's ``status.code`` becomes the HTTP status (predict only)
+    status_from_body: bool = False
+    #: ``payload_passthrough``: the call gets the request body unparsed
+    raw: bool = False
+
+    def answer(self, msg: Any) -> tuple[bytes, int]:
+        """The response body and HTTP status for ``msg``."""
+        return encode_result(self.call(msg, json_codec), self.status_from_body)
+
+
+#: environ key under which the fast path hands an error or a response over to the Flask app
+HANDED_OVER = "seldon_py.handed_over"
+
+
+class JsonFastPath:
+    """The app's WSGI entry: answers a plain JSON POST to a message endpoint without Flask.
+
+    A request takes this path only when Flask would read it as a JSON body: POST to one of
+    ``endpoints``, no query string, a JSON ``Content-Type``, and a ``Content-Length`` between 1 and
+    the payload limit (no chunked body). The body is read with one ``read(Content-Length)``, the
+    endpoint answers, and a 200 is written with exactly the headers the Flask path writes
+    (``Content-Type``, ``Content-Length``, then the CORS headers of :func:`cors_origin`).
+
+    Anything else goes to the Flask app untouched, so every other rule (form and query ``json=``,
+    multipart, 404/405/413/415, empty body) is decided in one place. Outcomes this path does not
+    write itself are handed to the Flask app too, under ``environ[HANDED_OVER]``, and come back
+    out of its ``before_request`` hook: an exception is raised there, so the app's error handlers
+    (and a user's ``error_blueprint``) answer and log it as if a view had raised it; a non-200
+    result is returned there as a response. Both then get Flask's ``after_request`` (CORS) as usual.
+    """
+
+    def __init__(self, flask_wsgi_app: Any, endpoints: dict[str, MessageEndpoint],
+                 max_payload_bytes: int | None) -> None:
+        self.flask_wsgi_app = flask_wsgi_app
+        self.endpoints = endpoints
+        self.max_payload_bytes = max_payload_bytes
+
+    def _takes(self, environ: dict[str, Any]) -> int:
+        """The body length if this request is one for the fast path, else 0."""
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING") \
+                or "HTTP_TRANSFER_ENCODING" in environ:
+            return 0
+        length = environ.get("CONTENT_LENGTH", "")
+        if not length.isdigit() or not _is_json_content_type(environ.get("CONTENT_TYPE", "")):
+            return 0
+        n = int(length)
+        limit = self.max_payload_bytes
+        return n if limit is None or n <= limit else 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        endpoint = self.endpoints.get(environ.get("PATH_INFO", ""))
+        n = self._takes(environ) if endpoint is not None else 0
+        if not n:
+            return self.flask_wsgi_app(environ, start_response)
+        body = environ["wsgi.input"].read(n)
+        try:
+            if len(body) != n:
+                raise ClientDisconnected()
+            msg = body if endpoint.raw else body_message(body, environ.get("CONTENT_TYPE", ""))
+            out, status = endpoint.answer(msg)
+        except Exception as exc:  # noqa: BLE001 - answered by the app's error handlers
+            environ["wsgi.input"] = io.BytesIO(body)  # for a handler that looks at the request
+            environ[HANDED_OVER] = exc
+            return self.flask_wsgi_app(environ, start_response)
+        if status != 200:
+            environ[HANDED_OVER] = Response(out, status=status, mimetype=JSON_MIMETYPE)
+            return self.flask_wsgi_app(environ, start_response)
+        allow_origin, vary = cors_origin(environ.get("HTTP_ORIGIN"))
+        headers = [("Content-Type", JSON_MIMETYPE), ("Content-Length", str(len(out))),
+                   ("Access-Control-Allow-Origin", allow_origin)]
+        if vary:
+            headers.append(("Vary", "Origin"))
+        start_response("200 OK", headers)
+        return [out]
+
+
+def _only_own_hooks(app: Flask, *own: Callable[..., Any]) -> bool:
+    """Whether the app runs no request hooks but ``own`` (the fast path would skip others, e.g.
+    ``before_app_request`` hooks of a user's ``error_blueprint``; then it stays off)."""
+    hooks = [f for funcs in (*app.before_request_funcs.values(), *app.after_request_funcs.values(),
+                             *app.teardown_request_funcs.values(), *app.url_value_preprocessors.values())
+             for f in funcs]
+    return sorted(map(id, hooks)) == sorted(map(id, own))
+
+
 def create_app(
     dataplane: DataPlane,
     *,
@@ -214,22 +325,18 @@ def create_app(
         for path in paths:
             app.add_url_rule(path, endpoint=f"{view.__name__}:{path}", view_func=view, methods=methods)
 
-    def predict() -> Response:
-        if payload_passthrough:
-            return _encode(dataplane.predict(read_message(passthrough=True), codec), True)
-        return _encode(dataplane.predict(read_message(), codec), True)
+    #: the endpoints that answer one request message with one data plane call, by path; the
+    #: fast path serves their plain JSON POSTs, the Flask views everything else
+    message_endpoints: dict[str, MessageEndpoint] = {}
 
-    def transform_input() -> Response:
-        return _encode(dataplane.transform_input(read_message(), codec))
+    def add_message(paths: tuple[str, ...], methods: list[str], name: str, endpoint: MessageEndpoint) -> None:
+        def view() -> Response:
+            body, status = endpoint.answer(read_message(passthrough=endpoint.raw))
+            return Response(body, status=status, mimetype=JSON_MIMETYPE)
 
-    def transform_output() -> Response:
-        return _encode(dataplane.transform_output(read_message(), codec))
-
-    def route() -> Response:
-        return _encode(dataplane.route(read_message(), codec))
-
-    def aggregate() -> Response:
-        return _encode(dataplane.aggregate(read_message(), codec))
+        view.__name__ = name
+        add(paths, methods, view)
+        message_endpoints.update(dict.fromkeys(paths, endpoint))
 
     def send_feedback() -> Response:
         from google.protobuf import json_format
@@ -244,7 +351,7 @@ def create_app(
             raise BadRequest(f"Invalid JSON: {exc}") from None
         result = dataplane.send_feedback(fb, proto_codec.decode_feedback(fb), codec)
         if isinstance(result, RawResult):
-            return _raw_to_response(result.value, False)
+            return _encode(result)
         return _json_response(proto_codec.response_to_json_dict(result))
 
     def health_ping() -> Response:
@@ -263,28 +370,37 @@ def create_app(
         resp.add_etag()
         return resp.make_conditional(request)
 
-    add(PREDICT_PATHS[:1], ["GET", "POST"], predict)
-    add(PREDICT_PATHS[1:], ["POST"], predict)
+    predict = MessageEndpoint(dataplane.predict, status_from_body=True, raw=payload_passthrough)
+    add_message(PREDICT_PATHS[:1], ["GET", "POST"], "predict", predict)
+    add_message(PREDICT_PATHS[1:], ["POST"], "predict", predict)
     add(FEEDBACK_PATHS[:1], ["GET", "POST"], send_feedback)
     add(FEEDBACK_PATHS[1:], ["POST"], send_feedback)
-    add(("/transform-input",), ["GET", "POST"], transform_input)
-    add(("/transform-output",), ["GET", "POST"], transform_output)
-    add(("/route",), ["GET", "POST"], route)
-    add(("/aggregate",), ["GET", "POST"], aggregate)
+    add_message(("/transform-input",), ["GET", "POST"], "transform_input", MessageEndpoint(dataplane.transform_input))
+    add_message(("/transform-output",), ["GET", "POST"], "transform_output",
+                MessageEndpoint(dataplane.transform_output))
+    add_message(("/route",), ["GET", "POST"], "route", MessageEndpoint(dataplane.route))
+    add_message(("/aggregate",), ["GET", "POST"], "aggregate", MessageEndpoint(dataplane.aggregate))
     add(("/health/ping",), ["GET"], health_ping)
     add(("/health/status", "/api/v1.0/health/status"), ["GET"], health_status)
     add(("/metadata", "/api/v1.0/metadata"), ["GET"], metadata)
     add(("/seldon.json",), ["GET"], openapi_doc)
 
+    @app.before_request
+    def handed_over() -> Response | None:
+        """What the fast path handed to Flask: its error (raised here, so Flask's error handlers
+        answer it as if the view had raised it) or a response it does not write itself."""
+        outcome = request.environ.pop(HANDED_OVER, None)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
     @app.after_request
     def cors(resp: Response) -> Response:
-        origin = request.headers.get("Origin")
+        allow_origin, vary = cors_origin(request.headers.get("Origin"))
         headers = resp.headers
-        if origin:
-            headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Allow-Origin"] = allow_origin
+        if vary:
             headers.add("Vary", "Origin")
-        else:
-            headers["Access-Control-Allow-Origin"] = "*"
         if request.method == "OPTIONS":
             headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS, POST"
             wanted = request.headers.get("Access-Control-Request-Headers")
@@ -344,6 +460,8 @@ def create_app(
 
     if error_blueprint is not None:
         app.register_blueprint(error_blueprint)
+    if _only_own_hooks(app, handed_over, cors):
+        app.wsgi_app = JsonFastPath(app.wsgi_app, message_endpoints, max_payload_bytes)  # type: ignore[method-assign]
     if observer is not None:
         paths = frozenset(rule.rule for rule in app.url_map.iter_rules())
         app.wsgi_app = observe_requests(app.wsgi_app, observer, paths)  # type: ignore[method-assign]
