@@ -1,11 +1,13 @@
 """SeldonMessage in its JSON form (REST) ⇄ :class:`~seldon_py.payload.Payload`/`Response`.
 
 No protobuf round trip: ints stay ints, numpy arrays are built from the parsed lists in one call
-and serialised by orjson without ``tolist()``. Pure functions, no I/O.
+(for a tensor's list of numbers, in C without numpy's per-element type discovery) and serialised
+by orjson without ``tolist()``. Pure functions, no I/O.
 """
 
 from __future__ import annotations
 
+import array
 import base64
 import binascii
 from typing import Any
@@ -27,6 +29,39 @@ def _request_meta(msg: dict[str, Any]) -> dict[str, Any] | None:
     return meta
 
 
+#: what ``np.array`` makes of a list of Python ints / floats
+_INT_DTYPE = np.array([0]).dtype
+_FLOAT_DTYPE = np.array([0.0]).dtype
+#: a float list holding an int of this magnitude or more may not become float64 in ``np.array``
+_INT64_LIMIT = float(2**63)
+
+
+def _flat_numbers(values: list[Any]) -> np.ndarray | None:
+    """``np.array(values)`` for the common lists (all numbers, led by a float or an int), built
+    without numpy's per-element type discovery; ``None`` when that cannot be shown cheaply.
+
+    ``array.array`` converts in C and raises on anything that is not a real number (str, None,
+    list, dict), which is what makes the result exact: a float-led list of numbers becomes float64
+    in ``np.array`` unless it holds an int at or beyond 2**63 (uint64 or object there: left to
+    ``np.array``, as are NaN and ±inf); an int-led list that ``array('q')`` takes holds only ints
+    and bools within int64, which ``np.array`` makes int64.
+    """
+    if not values:
+        return None
+    first = type(values[0])
+    try:
+        if first is float:
+            arr = np.frombuffer(array.array("d", values), dtype=_FLOAT_DTYPE)
+            if not (arr.max() < _INT64_LIMIT and arr.min() > -_INT64_LIMIT):
+                return None
+            return arr
+        if first is int:
+            return np.frombuffer(array.array("q", values), dtype=_INT_DTYPE)
+    except (TypeError, OverflowError):
+        pass
+    return None
+
+
 def decode_tensor(tensor: Any) -> np.ndarray:
     """``{"shape": [...], "values": [...]}`` → array of that shape."""
     if not isinstance(tensor, dict):
@@ -42,14 +77,16 @@ def decode_tensor(tensor: Any) -> np.ndarray:
     values = tensor.get("values", [])
     if not isinstance(values, list):
         raise BadRequest("data.tensor.values must be a list of numbers")
-    try:
-        arr = np.array(values)
-    except ValueError as exc:
-        raise BadRequest(f"data.tensor.values must be a flat list of numbers: {exc}") from None
-    if arr.ndim != 1 and arr.size:
-        raise BadRequest("data.tensor.values must be a flat list of numbers")
-    if arr.size == 0:
-        arr = arr.astype(np.float64)
+    arr = _flat_numbers(values)
+    if arr is None:
+        try:
+            arr = np.array(values)
+        except ValueError as exc:
+            raise BadRequest(f"data.tensor.values must be a flat list of numbers: {exc}") from None
+        if arr.ndim != 1 and arr.size:
+            raise BadRequest("data.tensor.values must be a flat list of numbers")
+        if arr.size == 0:
+            arr = arr.astype(np.float64)
     try:
         return arr.reshape(shape)
     except ValueError:
