@@ -186,7 +186,7 @@ def _names_json(names: list[str] | int) -> Any:
     if isinstance(names, int):
         frag = _NAMES_FRAGMENTS.get(names)
         if frag is None:
-            frag = jsonutil.Fragment(jsonutil.dumps(list(default_names(names))).rstrip(b"\n"))
+            frag = jsonutil.ascii_fragment(list(default_names(names)))
             if len(_NAMES_FRAGMENTS) < 64:
                 _NAMES_FRAGMENTS[names] = frag
         return frag

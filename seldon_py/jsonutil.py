@@ -71,9 +71,68 @@ def dumps(obj: Any) -> bytes:
             _strict(obj), default=_default, sort_keys=True, separators=(",", ":"), allow_nan=False
         )
         return text.encode("ascii") + b"\n"
-    if out.isascii() and b"\x7f" not in out:
+    if (len(out) >= _PROVE_ASCII_FROM and _ascii_only(obj)) or (out.isascii() and b"\x7f" not in out):
         return out
     return _NON_ASCII.sub(_escape_char, out.decode("utf-8")).encode("ascii")
+
+
+#: outputs at least this long are first checked through their (few) objects, not their bytes
+_PROVE_ASCII_FROM = 1 << 16
+#: at most this many objects are looked at before giving up and scanning the output
+_PROVE_ASCII_BUDGET = 64
+#: numpy dtype kinds that serialise as bare numbers/true/false
+_NUMERIC_KINDS = frozenset("biuf")
+#: Fragments made by :func:`ascii_fragment`, by id (held here, so an id is never reused)
+_ASCII_FRAGMENTS: dict[int, Fragment] = {}
+
+
+def ascii_fragment(obj: Any) -> Fragment:
+    """``obj`` encoded once as a Fragment to embed in later :func:`dumps` calls (already escaped).
+
+    The first 64 are remembered, so that :func:`dumps` knows them to be ASCII without scanning
+    their bytes again; keep those for reuse (a cache) rather than making one per call.
+    """
+    frag = Fragment(dumps(obj)[:-1])
+    if len(_ASCII_FRAGMENTS) < 64:
+        _ASCII_FRAGMENTS[id(frag)] = frag
+    return frag
+
+
+def _ascii_only(obj: Any) -> bool:
+    """Whether ``obj`` is shown, from a few objects, to encode to ASCII without DEL: strings are
+    checked, numbers and numeric arrays cannot produce anything else, Fragments only count when
+    made by :func:`ascii_fragment`. ``False`` means "not shown" (anything else, or too many objects)."""
+    stack = [obj]
+    budget = _PROVE_ASCII_BUDGET
+    while stack:
+        budget -= 1
+        if budget < 0:
+            return False
+        item = stack.pop()
+        cls = type(item)
+        if cls is str:
+            if not item.isascii() or "\x7f" in item:
+                return False
+        elif cls is dict:
+            if len(item) > budget:
+                return False
+            for key in item:
+                if type(key) is not str or not key.isascii() or "\x7f" in key:
+                    return False
+            stack.extend(item.values())
+        elif cls is list or cls is tuple:
+            if len(item) > budget:
+                return False
+            stack.extend(item)
+        elif cls is np.ndarray:
+            if item.dtype.kind not in _NUMERIC_KINDS:
+                return False
+        elif cls is Fragment:
+            if _ASCII_FRAGMENTS.get(id(item)) is not item:
+                return False
+        elif item is not None and cls is not int and cls is not float and cls is not bool:
+            return False
+    return True
 
 
 def loads(data: bytes | str) -> Any:

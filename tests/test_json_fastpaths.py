@@ -1,7 +1,8 @@
 """The REST codec's fast paths give exactly what its general paths give.
 
 Decoding a tensor's ``values`` skips ``np.array``'s type discovery for lists of numbers
-(``json_codec._flat_numbers``). Each test runs many generated
+(``json_codec._flat_numbers``); ``jsonutil.dumps`` skips scanning large outputs for non-ASCII when
+the object shows it cannot hold any (``jsonutil._ascii_only``). Each test runs many generated
 inputs through both the fast and the general path and compares results, errors and wire bytes.
 """
 
@@ -172,3 +173,63 @@ def test_tensor_wire_output_same_from_either_decode(monkeypatch: pytest.MonkeyPa
             outs.append(jsonutil.dumps(json_codec.encode_response(resp)))
         assert outs[0] == outs[1]
         assert outs[0].isascii()
+
+
+def _generated_objects() -> list[Any]:
+    rng = random.Random(3)
+    known_ascii = [jsonutil.ascii_fragment(["t:0", "é"]), jsonutil.ascii_fragment(list(range(3_000)))]
+    strings = ["", "a", "é", "\x7f", "ok\u2028", "\U0001F600", "t:1", "x" * 300, "é" * 30]
+
+    def leaf() -> Any:
+        return rng.choice([
+            rng.choice(strings), rng.randint(-5, 5), rng.random(), None, True, float("nan"),
+            (np.arange(rng.randint(0, 2_000)) % 7).astype(rng.choice(["f8", "f4", "i8", "u1", "?"])),
+            np.array(["é", "b"]), np.array([1, "é"], dtype=object), np.float32(1.5), np.int64(3),
+            jsonutil.Fragment(b'"\xc3\xa9"'), jsonutil.Fragment(b"[1,2]"),
+            *known_ascii,
+            (1, "é"), {"é": 1}, {"\x7f": [1]}, [rng.choice(strings) for _ in range(70)],
+        ])
+
+    def tree(depth: int) -> Any:
+        if depth == 0 or rng.random() < 0.3:
+            return leaf()
+        if rng.random() < 0.5:
+            return [tree(depth - 1) for _ in range(rng.randint(0, 4))]
+        return {rng.choice(["a", "b", "é", "meta", "\x7f", "data"]) + str(i): tree(depth - 1)
+                for i in range(rng.randint(0, 4))}
+
+    return [tree(4) for _ in range(400)]
+
+
+def test_dumps_ascii_proof_matches_scanning(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(jsonutil, "_ASCII_FRAGMENTS", {})  # this test's fragments, not the codec's
+    proved = 0
+    for obj in _generated_objects():
+        with monkeypatch.context() as m:
+            m.setattr(jsonutil, "_PROVE_ASCII_FROM", 0)
+            fast = jsonutil.dumps(obj)
+            proved += jsonutil._ascii_only(obj)
+        with monkeypatch.context() as m:
+            m.setattr(jsonutil, "_ascii_only", lambda obj: False)
+            general = jsonutil.dumps(obj)
+        assert fast == general
+        assert fast.isascii() and b"\x7f" not in fast
+        assert json.loads(fast) == json.loads(general)
+    assert 50 < proved < 400  # both outcomes exercised
+
+
+def test_ascii_only_says_no_to_what_it_cannot_see():
+    assert jsonutil._ascii_only({"a": [1, 2.5, None, True], "b": np.zeros(3), "c": "x"})
+    for obj in ("é", "\x7f", {"é": 1}, {1: 2}, [jsonutil.Fragment(b"1")], np.array(["a"]),
+                np.float64(1.0), [0] * 100, {"k": list(range(100))}, type("S", (str,), {})("a")):
+        assert not jsonutil._ascii_only(obj), obj
+
+
+def test_large_tensor_response_keeps_non_ascii_meta_escaped():
+    arr = np.random.default_rng(1).random((1, 20_000))
+    resp = build_response(arr, "tensor", None, {"tags": {"name": "café \x7f \U0001F600"}})
+    out = jsonutil.dumps(json_codec.encode_response(resp))
+    assert len(out) > jsonutil._PROVE_ASCII_FROM
+    assert out.isascii() and b"\x7f" not in out
+    assert b'"caf\\u00e9 \\u007f \\ud83d\\ude00"' in out
+    assert json.loads(out)["meta"]["tags"]["name"] == "café \x7f \U0001F600"
