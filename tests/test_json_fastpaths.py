@@ -113,6 +113,7 @@ def test_flat_numbers_takes_the_common_lists():
 
 def _decode(tensor: Any, fast: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
     with monkeypatch.context() as m:
+        m.setattr(json_codec, "_FLAT_NUMBERS_FROM", 0)  # short lists too, to see them all
         if not fast:
             m.setattr(json_codec, "_flat_numbers", lambda values: None)
         try:
@@ -134,6 +135,23 @@ def test_decode_tensor_fast_equals_general(monkeypatch: pytest.MonkeyPatch):
             else:
                 assert isinstance(fast, np.ndarray) and _same_array(fast, general), (shape, values[:5])
                 assert fast.flags.writeable and fast.flags.c_contiguous
+
+
+def test_decode_tensor_takes_the_fast_path_for_long_lists(monkeypatch: pytest.MonkeyPatch):
+    seen = []
+
+    def spy(values: list[Any]) -> Any:
+        seen.append(len(values))
+        return flat_numbers(values)
+
+    flat_numbers = json_codec._flat_numbers
+    monkeypatch.setattr(json_codec, "_flat_numbers", spy)
+    n = json_codec._FLAT_NUMBERS_FROM
+    short = json_codec.decode_tensor({"shape": [-1], "values": [0.5] * (n - 1)})
+    long = json_codec.decode_tensor({"shape": [1, -1], "values": [0.5, 2] * n})
+    assert seen == [2 * n]
+    assert short.dtype == long.dtype == np.float64 and long.shape == (1, 2 * n)
+    assert long.ravel().tolist() == [0.5, 2.0] * n
 
 
 def test_decode_tensor_through_loads_matches_general(monkeypatch: pytest.MonkeyPatch):
