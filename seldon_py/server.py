@@ -2,20 +2,25 @@
 
 Process model::
 
-    seldon-core-microservice (supervisor: forwards SIGTERM/SIGINT, reaps, exits when all are done)
+    seldon-core-microservice (supervisor: forwards SIGTERM/SIGINT, reaps, exits when all are done;
+    │                         its one thread serves the metrics port, see seldon_py.metrics)
     ├── REST: gunicorn arbiter ── N workers (each: Flask app, load() in the background)
-    ├── gRPC server × --grpc-workers (each: own grpc.server on the shared port, load() in the background)
-    └── metrics server (merges every process's metric files per scrape; see seldon_py.metrics)
+    └── gRPC server × --grpc-workers (each: own grpc.server on the shared port, load() in the background)
 
 The user class is imported and instantiated once, in the supervisor, before any fork (as Seldon
 Core does); ``load()`` runs in every serving process. On SIGTERM every child is asked to drain
 (gunicorn finishes in-flight requests within ``--graceful-timeout``), stragglers are killed after
 that, and the supervisor exits 0. If a child dies on its own, the others are stopped and the
 supervisor exits 1, so Kubernetes restarts the pod instead of leaving it half-alive.
+
+Memory: every module the children need is imported in the supervisor before the first fork, and
+the garbage collector's objects are frozen (``gc.freeze()``), so the children share those pages
+copy-on-write instead of each loading its own copy (:func:`share_before_fork`).
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -23,7 +28,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from . import metadata as metadata_mod
 from .dataplane import DataPlane, MetricsRecorder, NullObserver, RequestObserver, UnitInfo
@@ -110,6 +115,52 @@ class Child:
     pid: int = 0
 
 
+class InProcessService(Protocol):
+    """A server that runs in a thread of the supervisor (the metrics endpoint)."""
+
+    name: str
+    error: BaseException | None  # set if it stopped on its own
+
+    def start(self) -> None: ...  # raises if it cannot start
+
+    def stop(self) -> None: ...
+
+
+#: what the REST server process imports, beyond what the supervisor has already (gunicorn loads
+#: its arbiter and its worker class lazily, the worker its thread pool; the app module is imported
+#: in each worker); the worker class's module is added from the gunicorn options
+REST_IMPORTS = ("seldon_py.rest.app", "gunicorn.arbiter", "gunicorn.glogging", "concurrent.futures.thread")
+DEBUG_REST_IMPORTS = ("seldon_py.rest.app", "werkzeug.serving")
+#: grpc.server() imports its implementation lazily
+GRPC_IMPORTS = ("seldon_py.grpc.server", "grpc._server", "grpc._interceptor")
+#: what every serving process uses to record metrics
+METRICS_IMPORTS = ("seldon_py.metrics.recorder", "prometheus_client")
+
+
+def _gunicorn_worker_module(settings: Settings) -> str:
+    """The module of the gunicorn worker class the REST server will use."""
+    from gunicorn.workers import SUPPORTED_WORKERS
+
+    from .rest.server import gunicorn_options
+
+    worker = str(gunicorn_options(settings)["worker_class"])
+    return SUPPORTED_WORKERS.get(worker, worker).rpartition(".")[0]
+
+
+def share_before_fork(modules: tuple[str, ...] = ()) -> None:
+    """Prepare the supervisor's memory to be shared by the children it is about to fork.
+
+    Imports ``modules`` here, once, instead of in every child (even one that only the gRPC
+    processes use: they are forked from here too), collects garbage, and freezes every object
+    the garbage collector tracks (``gc.freeze()``): a collection writes to the header of each
+    object it examines, which would copy the page in every child that runs a full collection.
+    """
+    for name in modules:
+        importlib.import_module(name)
+    gc.collect()
+    gc.freeze()
+
+
 class Microservice:
     """Builds everything from Settings and runs the process tree.
 
@@ -194,25 +245,38 @@ class Microservice:
         from .rest.server import run_rest
 
         s = self.settings
-        hooks = None
+        hooks: dict[str, Any] = {"pre_fork": _freeze_before_worker_fork}
         if self.metrics_enabled:
             from .metrics import gunicorn_hooks
 
-            hooks = gunicorn_hooks()
+            hooks.update(gunicorn_hooks())
         kids = [Child("REST server", lambda: run_rest(s, self.rest_app_factory, hooks))]
         for i in range(s.grpc_workers):  # 0 disables gRPC
             kids.append(Child(f"gRPC server {i + 1}", self._run_grpc))
-        if self.metrics_enabled:
-            from .metrics.server import serve_metrics
-
-            root = os.getpid()
-            kids.append(Child("metrics server", lambda: serve_metrics(s, root)))
         if self.dispatch is not None and self.dispatch.custom_service is not None:
             kids.append(Child("custom service", self.dispatch.custom_service))
         return kids
 
+    def child_imports(self) -> tuple[str, ...]:
+        """The modules the children will import (see :func:`share_before_fork`)."""
+        s = self.settings
+        modules = DEBUG_REST_IMPORTS if s.debug else REST_IMPORTS + (_gunicorn_worker_module(s),)
+        if s.grpc_workers:
+            modules += GRPC_IMPORTS
+        if self.metrics_enabled:
+            modules += METRICS_IMPORTS
+        return modules
+
+    def in_process_services(self) -> list[InProcessService]:
+        """Servers run by threads of the supervisor: the metrics endpoint, unless metrics are off."""
+        if not self.metrics_enabled:
+            return []
+        from .metrics.server import MetricsService
+
+        return [MetricsService(self.settings, os.getpid())]
+
     def _run_grpc(self) -> None:
-        """Body of a gRPC worker process; grpc is imported only here, after the fork."""
+        """Body of a gRPC worker process (its modules were imported before the fork)."""
         from .grpc.server import run_grpc
 
         run_grpc(self.settings, self.make_dataplane, self.make_observer)
@@ -254,8 +318,10 @@ class Microservice:
         if s.pidfile:
             with open(s.pidfile, "w") as fh:
                 fh.write(f"{os.getpid()}\n")
+        children, services = self.children(), self.in_process_services()
+        share_before_fork(self.child_imports())
         try:
-            return Supervisor(self.children(), s.graceful_timeout).run()
+            return Supervisor(children, s.graceful_timeout, services).run()
         finally:
             if s.pidfile:
                 try:
@@ -266,6 +332,12 @@ class Microservice:
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _WATCHED = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+
+
+def _freeze_before_worker_fork(server: Any, worker: Any) -> None:
+    """gunicorn ``pre_fork`` hook (in the arbiter): what the arbiter built since it was forked
+    (its config, sockets, logging) is shared with the new worker like the supervisor's objects."""
+    gc.freeze()
 
 
 def _run_child(child: Child) -> None:
@@ -293,15 +365,18 @@ def _run_child(child: Child) -> None:
 class Supervisor:
     """Forks the children, forwards stop signals, reaps, and decides the exit status."""
 
-    def __init__(self, children: list[Child], graceful_timeout: int) -> None:
+    def __init__(self, children: list[Child], graceful_timeout: int,
+                 services: list[InProcessService] | None = None) -> None:
         self.children = children
         self.grace = graceful_timeout
+        self.services = list(services or [])
+        self.running: list[InProcessService] = []
         self.live: dict[int, Child] = {}
         self.exit_code = 0
         self.stopping = False
 
     def run(self) -> int:
-        signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
+        signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)  # threads started below inherit the mask
         try:
             for child in self.children:
                 sys.stdout.flush()
@@ -312,13 +387,42 @@ class Supervisor:
                 child.pid = pid
                 self.live[pid] = child
                 logger.debug("started %s (pid %d)", child.name, pid)
+            self._start_services()  # threads only after the last fork
             self._loop()
         finally:
+            self._stop_services()
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
         return self.exit_code
 
+    def _start_services(self) -> None:
+        for service in self.services:
+            try:
+                service.start()
+            except Exception as exc:  # noqa: BLE001 - as if a child had crashed
+                logger.error("%s crashed: %s: %s", service.name, type(exc).__name__, exc)
+                self.exit_code = 1
+                return
+            self.running.append(service)
+
+    def _stop_services(self) -> None:
+        while self.running:
+            service = self.running.pop()
+            try:
+                service.stop()
+            except Exception as exc:  # noqa: BLE001
+                logger.error("stopping %s failed: %s: %s", service.name, type(exc).__name__, exc)
+
+    def _check_services(self) -> None:
+        for service in self.running:
+            if service.error is not None and not self.stopping and not self.exit_code:
+                logger.error("%s stopped unexpectedly (%s: %s): stopping the service", service.name,
+                             type(service.error).__name__, service.error)
+                self.exit_code = 1
+
     def _loop(self) -> None:
         deadline: float | None = None
+        if self.exit_code:
+            deadline = self._stop_all()
         while self.live:
             timeout = 1.0 if deadline is None else max(0.05, min(1.0, deadline - time.monotonic()))
             info = signal.sigtimedwait(_WATCHED, timeout)
@@ -326,6 +430,7 @@ class Supervisor:
                 logger.info("Received %s: draining and stopping", signal.Signals(info.si_signo).name)
                 deadline = self._stop_all()
             self._reap()
+            self._check_services()
             if self.live and not self.stopping and self.exit_code:
                 deadline = self._stop_all()
             if deadline is not None and time.monotonic() >= deadline and self.live:
@@ -338,6 +443,7 @@ class Supervisor:
         self.stopping = True
         for pid in list(self.live):
             self._signal(pid, signal.SIGTERM)
+        self._stop_services()
         return time.monotonic() + self.grace + 5
 
     @staticmethod

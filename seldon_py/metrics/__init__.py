@@ -2,7 +2,7 @@
 
 Design: prometheus_client's multiprocess mode. The supervisor creates a private directory
 (:class:`MultiprocessDir`) before the user module is imported and before any fork; every serving
-process writes its values to memory-mapped files there; a separate metrics process merges them
+process writes its values to memory-mapped files there; a thread of the supervisor merges them
 per scrape (:mod:`.server`). When a worker exits, its files are folded into an archive
 (:func:`process_exited`), so counters never go back and the file count stays bounded.
 

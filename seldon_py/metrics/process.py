@@ -1,8 +1,9 @@
 """Process metrics of the whole microservice: the supervisor and every process below it.
 
-The usual ``process_*`` metrics describe one process; here that would be the metrics server,
-which says nothing about the model. This collector sums them over the supervisor's process tree
-(REST arbiter and workers, gRPC processes, metrics server) read from ``/proc`` at scrape time:
+The usual ``process_*`` metrics describe one process; here that would be the supervisor (whose
+thread serves the metrics), which says little about the model. This collector sums them over the
+supervisor's process tree (supervisor, REST arbiter and workers, gRPC processes, custom service)
+read from ``/proc`` at scrape time:
 
 * ``process_cpu_seconds_total`` — user+system CPU of the live processes **plus** that of their
   exited, reaped children (``cutime``/``cstime``), so recycled workers' CPU is not lost and the

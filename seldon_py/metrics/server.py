@@ -1,4 +1,6 @@
-"""The metrics HTTP server: ``GET <metrics path>`` on ``--metrics-port``, in its own process.
+"""The metrics HTTP server: ``GET <metrics path>`` on ``--metrics-port``, in a thread of the
+supervisor (:class:`MetricsService`; a process of its own would cost a Python interpreter's
+memory for a few scrapes a minute).
 
 Each scrape merges the value files of every process (live and archived) into one family per
 metric name, adds the process-tree metrics, and encodes the result as Prometheus text 0.0.4 or,
@@ -13,8 +15,8 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import signal
 import socket
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,8 +32,10 @@ class Exposition:
 
     def __init__(self, directory: str, root_pid: int | None = None) -> None:
         from prometheus_client import CollectorRegistry
+        from prometheus_client.exposition import choose_encoder
         from prometheus_client.multiprocess import MultiProcessCollector
 
+        self._choose_encoder = choose_encoder
         self.directory = directory
         self.registry = CollectorRegistry(auto_describe=False)
         MultiProcessCollector(self.registry, path=directory)
@@ -40,9 +44,7 @@ class Exposition:
 
     def render(self, accept: str = "") -> tuple[bytes, str]:
         """(body, content type) for a request with this ``Accept`` header."""
-        from prometheus_client.exposition import choose_encoder
-
-        encoder, content_type = choose_encoder(accept)
+        encoder, content_type = self._choose_encoder(accept)
         with collect_lock(self.directory):
             return encoder(self.registry), content_type
 
@@ -109,23 +111,52 @@ class MetricsHTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
-def serve_metrics(settings: Any, root_pid: int) -> None:
-    """Serve the metrics endpoint until SIGTERM/SIGINT (blocks; the metrics child's target)."""
-    directory = os.environ.get(ENV)
-    if not directory:
-        raise RuntimeError(f"{ENV} is not set: the metrics directory must be created first")
-    server = MetricsHTTPServer(
-        (settings.host, settings.metrics_port),
-        Exposition(directory, root_pid),
-        settings.metrics_path,
-        access_log=settings.access_log or settings.debug,
-        filter_metrics=settings.filter_metrics_access_logs,
-    )
-    logger.info("Metrics at http://%s:%d%s", settings.host, server.server_address[1], settings.metrics_path)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        server.serve_forever(poll_interval=0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
+class MetricsService:
+    """The metrics endpoint served by a thread of the supervisor.
+
+    Built before the supervisor forks (so the modules it needs are shared with the children),
+    started after the last fork (a process that forks must not have threads). :meth:`start`
+    binds the port and raises ``OSError`` when it cannot; :attr:`error` is set if the serving
+    thread ever ends on its own.
+    """
+
+    name = "metrics server"
+
+    def __init__(self, settings: Any, root_pid: int) -> None:
+        directory = os.environ.get(ENV)
+        if not directory:
+            raise RuntimeError(f"{ENV} is not set: the metrics directory must be created first")
+        self.settings = settings
+        self.exposition = Exposition(directory, root_pid)
+        self.server: MetricsHTTPServer | None = None
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        s = self.settings
+        self.server = MetricsHTTPServer(
+            (s.host, s.metrics_port),
+            self.exposition,
+            s.metrics_path,
+            access_log=s.access_log or s.debug,
+            filter_metrics=s.filter_metrics_access_logs,
+        )
+        logger.info("Metrics at http://%s:%d%s", s.host, self.server.server_address[1], s.metrics_path)
+        self._thread = threading.Thread(target=self._serve, name="seldon-metrics", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        assert self.server is not None
+        try:
+            self.server.serve_forever(poll_interval=0.5)
+        except BaseException as exc:  # noqa: BLE001 - reported by the supervisor
+            self.error = exc
+
+    def stop(self) -> None:
+        """Stop accepting scrapes and close the port (idempotent)."""
+        server, self.server = self.server, None
+        if server is None:
+            return
+        if self._thread is not None and self._thread.is_alive():
+            server.shutdown()
         server.server_close()

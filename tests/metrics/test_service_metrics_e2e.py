@@ -67,7 +67,7 @@ def test_concurrent_requests_over_workers_and_threads_add_up_exactly(start_servi
     assert value(s, "seldon_api_model_feedback_total") == n_clients
     assert value(s, "seldon_api_model_feedback_reward_total") == 0
     assert value(s, "seldon_api_model_requests_in_flight", endpoint="/predict") == 0
-    assert value(s, "seldon_api_model_processes") >= 5  # supervisor, arbiter, 2 workers, gRPC, metrics
+    assert value(s, "seldon_api_model_processes") >= 5  # supervisor (+ metrics thread), arbiter, 2 workers, gRPC
 
     # a key that changes type is refused by whichever worker sees it: 500, and serving goes on
     with requests.Session() as sess:
