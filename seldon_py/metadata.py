@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import best_match
 
 __all__ = [
     "METADATA_SCHEMA",
@@ -121,8 +119,18 @@ METADATA_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-jsonschema.Draft7Validator.check_schema(METADATA_SCHEMA)
-_VALIDATOR = jsonschema.Draft7Validator(METADATA_SCHEMA)
+_VALIDATORS: list[Any] = []
+
+
+def _validator() -> Any:
+    """The schema validator, built on first use: jsonschema costs ~5 MB per process, and a model
+    without ``init_metadata()`` or ``MODEL_METADATA`` never needs it (the defaults are valid)."""
+    if not _VALIDATORS:
+        import jsonschema
+
+        jsonschema.Draft7Validator.check_schema(METADATA_SCHEMA)
+        _VALIDATORS.append(jsonschema.Draft7Validator(METADATA_SCHEMA))
+    return _VALIDATORS[0]
 
 _MAX_MESSAGE = 400  # characters of a validation message kept (they embed the offending value)
 
@@ -214,7 +222,11 @@ def build_metadata(
         )
         user_metadata = {}
     merged = {**default_metadata(image), **user_metadata, **env_metadata}
-    error = best_match(_VALIDATOR.iter_errors(merged))
+    if not user_metadata and not env_metadata:
+        return merged, warning  # the defaults alone always match the schema
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_validator().iter_errors(merged))
     if error is None:
         return merged, warning
     message = " ".join(error.message.split())

@@ -348,3 +348,26 @@ def test_metadata_to_proto_dict_parses_into_the_proto():
     assert msg.inputs[0].messagetype == "tensor"
     assert json_format.MessageToDict(msg.inputs[0].schema) == {"names": ["a", "b"], "shape": [2]}
     assert (msg.outputs[0].name, msg.outputs[0].datatype, list(msg.outputs[0].shape)) == ("out", "FP32", [1])
+
+
+@pytest.mark.parametrize("image", [None, "", "repo/img:0.3", "host:5000/img", "img@sha256:abc", "x:y:z"])
+def test_defaults_alone_match_the_schema(image):
+    """build_metadata skips validation (and the jsonschema import) when nothing but the defaults
+    is merged: that is only right while every default document is valid."""
+    from seldon_py.metadata import METADATA_SCHEMA, _validator, default_metadata
+
+    assert list(_validator().iter_errors(default_metadata(image))) == []
+    assert _validator().schema is METADATA_SCHEMA
+
+
+def test_plain_model_does_not_import_jsonschema():
+    import subprocess
+
+    code = (
+        "import sys; from seldon_py.metadata import build_metadata; "
+        "md, msg = build_metadata(None, {}, 'img:1'); "
+        "assert md['versions'] == ['1'] and msg is None; "
+        "print('jsonschema' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
