@@ -45,12 +45,13 @@ def start_loading(dataplane: DataPlane, where: str) -> threading.Thread:
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
-    """gunicorn settings derived from ours (the gthread worker always: keep-alive even at 1 thread)."""
+    """gunicorn settings derived from ours: the gthread worker always (keep-alive even at 1 thread),
+    as :class:`~.worker.BalancedThreadWorker`, which spreads kept-alive connections over workers."""
     opts: dict[str, Any] = {
         "bind": f"{settings.host}:{settings.http_port}",
         "workers": settings.workers,
         "threads": settings.threads,
-        "worker_class": "gthread",
+        "worker_class": "seldon_py.rest.worker.BalancedThreadWorker",
         "timeout": settings.timeout,
         "graceful_timeout": settings.graceful_timeout,
         "keepalive": settings.keepalive,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import http.client
 import json
 import os
 import signal
@@ -9,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 import pytest
 import requests
@@ -104,6 +107,33 @@ def test_load_runs_in_each_worker_and_parameters_reach_init(start_service):
     ready_pids = {line.split("(pid ")[1].split(")")[0] for line in svc.output().splitlines()
                   if "ready: load() finished" in line}
     assert len(ready_pids) == 2
+
+
+def test_kept_alive_connections_spread_over_both_workers(start_service):
+    """Connections opened one after another and kept alive land on both workers, about evenly
+    (plain gthread workers often put 7 or 8 of 8 on one); a worker's pid is in its ready line."""
+    svc = start_service({"Pid.py": PID_MODEL}, ["Pid", "--workers", "2", "--grpc-workers", "0"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and svc.output().count("ready: load() finished") < 2:
+        time.sleep(0.1)
+    workers = {int(line.split("(pid ")[1].split(")")[0]) for line in svc.output().splitlines()
+               if "ready: load() finished" in line}
+    assert len(workers) == 2
+    url = urllib.parse.urlsplit(svc.url)
+    conns = [http.client.HTTPConnection(url.hostname, url.port, timeout=30) for _ in range(8)]
+    served = []
+    try:
+        for conn in conns:  # each kept open while the next one is made
+            conn.request("POST", "/predict", body=b'{"strData":"x"}', headers={"Content-Type": "application/json"})
+            served.append(json.loads(conn.getresponse().read())["jsonData"]["pid"])
+        # with all of them held open, a new connection is still answered
+        assert requests.post(svc.url + "/predict", json={"strData": "x"}, timeout=30).json()["jsonData"]["pid"] in workers
+    finally:
+        for conn in conns:
+            conn.close()
+    per_worker = collections.Counter(served)
+    assert set(per_worker) == workers, served
+    assert min(per_worker.values()) >= 3, served
 
 
 def test_readiness_waits_for_load_while_ping_answers(start_service):
