@@ -57,18 +57,17 @@ sys.path.insert(0, str(ROOT))  # our generated protobuf stubs build the gRPC pay
 
 
 # --------------------------------------------------------------------------------------------
-# Models (written into a temp dir, imported by ours and the reference alike)
+# Models: benchmarks/models/<Class>.py, copied into a temp dir and imported by every system
 # --------------------------------------------------------------------------------------------
 
-MODELS: dict[str, tuple[str, str]] = {
-    # name: (class / module name, source)
-    "identity": (
-        "IdentityModel",
-        "class IdentityModel:\n"
-        "    def predict(self, X, names, meta=None):\n"
-        "        return X\n",
-    ),
+MODELS_DIR = BENCH / "models"
+MODELS: dict[str, str] = {  # name: class (and module) name
+    "identity": "IdentityModel",  # returns X
+    "sleep5ms": "SleepModel",  # 5 ms per call under a lock, whatever the rows: batching pays
+    "weights200mb": "WeightsModel",  # load() allocates 200 MB of weights: --preload shares them
 }
+DEFAULT_MODEL = "identity"
+WEIGHTS_MB = 200  # benchmarks/models/WeightsModel.py
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,6 +124,15 @@ def check_json_tensor(body: bytes) -> str | None:
     return None
 
 
+def check_json_pid(body: bytes) -> str | None:
+    """WeightsModel's answer: [[its pid, the sum of one weight per page]]."""
+    n = WEIGHTS_MB * 2**20 // 8 // 512
+    want = 512.0 * n * (n - 1) / 2
+    got = json.loads(body).get("data", {}).get("ndarray")
+    ok = isinstance(got, list) and len(got) == 1 and len(got[0]) == 2 and got[0][0] > 0 and got[0][1] == want
+    return None if ok else f"ndarray {str(got)[:80]} != [[<pid>, {want}]]"
+
+
 def check_proto_ndarray(body: bytes) -> str | None:
     from google.protobuf.json_format import MessageToDict
 
@@ -145,7 +153,8 @@ def check_proto_tensor(body: bytes) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Cases: one entry per request kind. Each is run at every --concurrency and --workers value.
+# Cases: one entry per request kind. Each is run at every --concurrency and --workers value
+# unless it names its own points.
 # --------------------------------------------------------------------------------------------
 
 
@@ -155,13 +164,29 @@ class Case:
     title: str
     protocol: str  # "rest" (wrk) or "grpc" (grpc_load.py)
     payload: Callable[[], bytes]
-    check: Callable[[bytes], str | None]  # validates ours' / the reference's response
-    ceilings: tuple[str, ...]  # ceiling systems run side by side; the first is the primary one
+    check: Callable[[bytes], str | None]  # validates the subjects' responses
+    ceilings: tuple[str, ...]  # systems run side by side; the first is the primary one
     path: str = "/api/v1.0/predictions"  # REST
     method: str = "/seldon.protos.Model/Predict"  # gRPC
-    model: str = "identity"
-    subjects: tuple[str, ...] = ("ours", "reference")
+    model: str = DEFAULT_MODEL
+    subjects: tuple[str, ...] = ("ours", "reference")  # ratios are subjects[0] ÷ every other system
+    workers: tuple[int, ...] = ()  # its own worker counts / concurrencies instead of
+    concurrency: tuple[int, ...] = ()  # --workers / --concurrency
+    args: tuple[str, ...] = ()  # appended to the command of ours and its variants
+    measure: str = "load"  # or "memory": no load, the tree's memory once every worker answered
 
+    @property
+    def subject(self) -> str:
+        return self.subjects[0]
+
+    def points(self, settings: Settings) -> list[tuple[int, int]]:
+        """(workers, concurrency) points; a memory case has one per worker count (concurrency 0)."""
+        workers = self.workers or tuple(settings.workers)
+        conc = (0,) if self.measure == "memory" else self.concurrency or tuple(settings.concurrency)
+        return [(w, c) for w in workers for c in conc]
+
+
+THREADS_32 = ("--threads", "32", "--grpc-threads", "32")  # 32 requests in flight in one process
 
 CASES: list[Case] = [
     Case("rest_small", 'REST `{"data":{"ndarray":[[1,2,3,4]]}}`', "rest", json_small,
@@ -173,6 +198,15 @@ CASES: list[Case] = [
          check_proto_ndarray, ceilings=("grpc_echo",)),
     Case("grpc_tensor", "gRPC `Predict`, tensor of 100,000 doubles", "grpc", proto_tensor,
          check_proto_tensor, ceilings=("grpc_echo",)),
+    Case("rest_batch", "REST small, model costing 5 ms per call: batching on vs off", "rest", json_small,
+         check_json_ndarray, ceilings=("ours",), model="sleep5ms", subjects=("ours_batch",),
+         workers=(1,), concurrency=(32,), args=THREADS_32),
+    Case("grpc_batch", "gRPC small, model costing 5 ms per call: batching on vs off", "grpc", proto_small,
+         check_proto_ndarray, ceilings=("ours",), model="sleep5ms", subjects=("ours_batch",),
+         workers=(1,), concurrency=(32,), args=THREADS_32),
+    Case("rest_preload", f"memory of a {WEIGHTS_MB} MB model at 4 REST workers: --preload on vs off",
+         "rest", json_small, check_json_pid, ceilings=("ours",), model="weights200mb",
+         subjects=("ours_preload",), workers=(4,), args=("--grpc-workers", "0"), measure="memory"),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}
 
@@ -204,14 +238,18 @@ class System:
     describe: str
     command: Callable[[Ctx, Ports, int, str], tuple[list[str], dict[str, str], Path]]
     default: bool = True  # run unless --systems says otherwise
+    variant: bool = False  # ours with other options: only in the cases that name it, no start-up run
 
 
-def _ours(ctx: Ctx, p: Ports, workers: int, model_class: str):
-    argv = [ctx.python, "-m", "seldon_py.cli", model_class, "--http-port", str(p.http),
-            "--grpc-port", str(p.grpc), "--metrics-port", str(p.metrics),
-            "--workers", str(workers), "--grpc-workers", str(workers)]
-    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return argv, {"PYTHONPATH": pythonpath}, ctx.model_dir
+def _ours(*options: str):
+    def command(ctx: Ctx, p: Ports, workers: int, model_class: str):
+        argv = [ctx.python, "-m", "seldon_py.cli", model_class, "--http-port", str(p.http),
+                "--grpc-port", str(p.grpc), "--metrics-port", str(p.metrics),
+                "--workers", str(workers), "--grpc-workers", str(workers), *options]
+        pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        return argv, {"PYTHONPATH": pythonpath}, ctx.model_dir
+
+    return command
 
 
 def _reference(ctx: Ctx, p: Ports, workers: int, model_class: str):
@@ -240,7 +278,13 @@ def _grpc_echo(ctx: Ctx, p: Ports, workers: int, model_class: str):
 SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("ours", "subject", frozenset({"rest", "grpc"}),
            "seldon_py (`python3 -m seldon_py.cli`), default shape: gthread REST workers (1 thread, "
-           "keep-alive), gRPC processes, metrics server", _ours),
+           "keep-alive), gRPC processes, metrics server", _ours()),
+    System("ours_batch", "subject", frozenset({"rest", "grpc"}),
+           "ours with adaptive batching: up to 32 rows per predict call, 10 ms window",
+           _ours("--max-batch-size", "32", "--max-batch-latency-ms", "10"), variant=True),
+    System("ours_preload", "subject", frozenset({"rest", "grpc"}),
+           "ours with `--preload`: load() once before forking the workers", _ours("--preload"),
+           variant=True),
     System("reference", "reference", frozenset({"rest", "grpc"}),
            f"seldon-core=={REF_VERSION} `seldon-core-microservice` (Python 3.12 venv), default shape: "
            "gunicorn sync REST workers (1 thread: `Connection: close` after every response), gRPC "
@@ -278,11 +322,13 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
 @dataclass(frozen=True)
 class Target:
     title: str
-    kind: str  # "ratio" (ours/against req/s), "startup", "idle_pss", "absent"
+    # "ratio": the case's subject ÷ `against` in req/s, ≥ threshold at every point;
+    # "startup", "idle_pss": ours vs the reference; "memory_saved": PSS of `against` minus the
+    # subject's, in copies of the WEIGHTS_MB model, ≥ threshold × the other (w − 1) workers' copies
+    kind: str
     case: str = ""
     against: str = ""
     threshold: float = 0.0
-    note: str = ""
 
 
 TARGETS: list[Target] = [
@@ -293,10 +339,12 @@ TARGETS: list[Target] = [
     Target("gRPC 100k tensor ≥ 20× the reference", "ratio", "grpc_tensor", "reference", 20.0),
     Target("start-up to ready ≤ the reference's", "startup"),
     Target("idle memory (PSS, all processes) ≤ half the reference's", "idle_pss", threshold=0.5),
-    Target("adaptive batching ≥ 4× throughput at 32 in flight (5 ms/call model)", "absent",
-           note="not measured yet: add a Case with a sleeping model and --max-batch-size args"),
-    Target("`--preload`: PSS of a 200 MB model at --workers 4, with vs without", "absent",
-           note="not measured yet: add a model with 200 MB of weights and a preload system"),
+    Target("adaptive batching ≥ 4× throughput at 32 in flight (5 ms/call model), REST", "ratio",
+           "rest_batch", "ours", 4.0),
+    Target("adaptive batching ≥ 4× throughput at 32 in flight (5 ms/call model), gRPC", "ratio",
+           "grpc_batch", "ours", 4.0),
+    Target(f"`--preload` at --workers 4 keeps one copy of a {WEIGHTS_MB} MB model (PSS saved ≥ 90% "
+           "of the other workers' copies)", "memory_saved", "rest_preload", "ours", 0.9),
 ]
 
 
@@ -342,19 +390,20 @@ def tree_cpu_seconds(root: int) -> float:
 
 
 def tree_memory_mb(root: int) -> dict[str, float]:
-    rss = pss = 0
+    """RSS, PSS and USS (private pages) summed over the tree."""
+    kb = {"Rss": 0, "Pss": 0, "Private_Clean": 0, "Private_Dirty": 0}
     pids = tree_pids(root)
     for pid in pids:
         try:
             with open(f"/proc/{pid}/smaps_rollup") as fh:
                 for line in fh:
-                    if line.startswith("Rss:"):
-                        rss += int(line.split()[1])
-                    elif line.startswith("Pss:"):
-                        pss += int(line.split()[1])
+                    key, _, value = line.partition(":")
+                    if key in kb:
+                        kb[key] += int(value.split()[0])
         except OSError:
             pass
-    return {"rss_mb": rss / 1024, "pss_mb": pss / 1024, "processes": len(pids)}
+    return {"rss_mb": kb["Rss"] / 1024, "pss_mb": kb["Pss"] / 1024,
+            "uss_mb": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024, "processes": len(pids)}
 
 
 def machine_cpu_seconds() -> tuple[float, float]:
@@ -391,11 +440,13 @@ def _clean_env() -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, system: System, ctx: Ctx, workers: int, model: str, log_dir: Path):
+    def __init__(self, system: System, ctx: Ctx, workers: int, model: str, log_dir: Path,
+                 args: tuple[str, ...] = ()):
         self.system, self.workers, self.model = system, workers, model
         self.ports = Ports(*free_ports(3))
-        model_class = MODELS[model][0]
-        argv, env_over, cwd = system.command(ctx, self.ports, workers, model_class)
+        argv, env_over, cwd = system.command(ctx, self.ports, workers, MODELS[model])
+        if system.kind == "subject":
+            argv += args
         self.argv = argv
         env = _clean_env()
         env.update(env_over)
@@ -603,6 +654,7 @@ class Results:
     startup: dict[str, list[float]] = field(default_factory=dict)
     startup_errors: dict[str, str] = field(default_factory=dict)
     idle: dict[str, dict] = field(default_factory=dict)  # "system/w" -> memory
+    memory: dict[str, dict] = field(default_factory=dict)  # "system/w/case" -> memory (memory cases)
     unavailable: dict[str, str] = field(default_factory=dict)  # "system/w/case" -> reason
 
 
@@ -625,12 +677,12 @@ def ensure_reference(venv: Path) -> Path:
 
 
 def measure_startup(settings: Settings, ctx: Ctx, res: Results, log_dir: Path) -> None:
-    names = [s for s in settings.systems if "rest" in SYSTEMS[s].protocols]
+    names = [s for s in settings.systems if "rest" in SYSTEMS[s].protocols and not SYSTEMS[s].variant]
     for rep in range(settings.startup_reps):
         for name in names:
             if name in res.startup_errors:
                 continue
-            server = Server(SYSTEMS[name], ctx, 1, "identity", log_dir)
+            server = Server(SYSTEMS[name], ctx, 1, DEFAULT_MODEL, log_dir)
             try:
                 res.startup.setdefault(name, []).append(server.wait_rest_ready())
             except RuntimeError as exc:
@@ -728,15 +780,106 @@ def one_run(server: Server, case: Case, body_file: Path, conc: int, duration: fl
     }
 
 
+def measure_memory(server: Server, case: Case, body: bytes, workers: int, limit: float = 60.0) -> dict:
+    """The tree's memory once each of the `workers` REST workers has answered `body` (the model
+    answers with its pid, so distinct answers are distinct workers) and 1 s has passed; `error`
+    says why not every worker answered (still loading after `limit` s, or a wrong answer)."""
+    answers: set[bytes] = set()
+    sent = 0
+    error = None
+    deadline = time.perf_counter() + limit
+    while len(answers) < workers and time.perf_counter() < deadline:
+        sent += 1  # a fresh connection each time: the kernel spreads them over the workers
+        try:
+            status, data = server.rest_post(case.path, body)
+        except OSError as exc:
+            status, data = 0, str(exc).encode()
+        if status != 200:  # e.g. 503 from a worker still in load()
+            error = f"HTTP {status}: {data[:120]!r}"
+            time.sleep(0.01)
+            continue
+        try:
+            error = case.check(data)
+        except ValueError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if error:
+            break
+        answers.add(data)
+    time.sleep(1.0)
+    return {**tree_memory_mb(server.pid), "workers_answered": len(answers), "requests": sent,
+            "seconds": time.perf_counter() - server.t0, "error": error if len(answers) < workers else None}
+
+
+def start_servers(names: list[str], ctx: Ctx, workers: int, cases: list[Case], res: Results,
+                  log_dir: Path) -> dict[str, Server]:
+    """Start `names` at once (the cases share model and args), wait for each; drop those that fail."""
+    servers = {name: Server(SYSTEMS[name], ctx, workers, cases[0].model, log_dir, cases[0].args)
+               for name in names}
+    for name, server in list(servers.items()):
+        try:
+            server.wait_ready()
+        except RuntimeError as exc:
+            log(f"{name} (w{workers}) did not start: {exc}")
+            for c in cases:
+                res.unavailable[f"{name}/{workers}/{c.name}"] = f"did not start: {exc}"
+            server.stop(grace=0)
+            del servers[name]
+    return servers
+
+
+def active_systems(settings: Settings, res: Results, servers: dict[str, Server], case: Case,
+                   workers: int, body: bytes) -> list[str]:
+    """The case's systems that are up and answer it correctly (the others are recorded n/a)."""
+    active: list[str] = []
+    for name in [s for s in settings.systems if s in case.subjects + case.ceilings]:
+        key = f"{name}/{workers}/{case.name}"
+        if key in res.unavailable:
+            continue
+        if name not in servers:
+            res.unavailable[key] = "not started"
+            continue
+        why = validate(servers[name], case, body)
+        if why:
+            log(f"{case.name} w{workers}: {name} n/a: {why}")
+            res.unavailable[key] = why
+        else:
+            active.append(name)
+    return active
+
+
+def run_load_case(settings: Settings, res: Results, servers: dict[str, Server], case: Case, workers: int,
+                  active: list[str], body_file: Path, grpc_load: GrpcLoad) -> None:
+    """Alternated rounds of every active system at each of the case's concurrencies."""
+    for ci, conc in enumerate(c for w, c in case.points(settings) if w == workers):
+        if ci == 0 and settings.warmup > 0:
+            for name in active:
+                try:
+                    one_run(servers[name], case, body_file, conc, settings.warmup, grpc_load)
+                except Exception as exc:  # noqa: BLE001
+                    log(f"warm-up {name} {case.name}: {exc}")
+        for rnd in range(settings.rounds):
+            line = []
+            for name in active:
+                base = {"system": name, "case": case.name, "workers": workers,
+                        "concurrency": conc, "round": rnd, "model": case.model}
+                try:
+                    r = one_run(servers[name], case, body_file, conc, settings.duration, grpc_load)
+                    line.append(f"{name} {r['rps']:.0f}")
+                except Exception as exc:  # noqa: BLE001
+                    r = {"failed": f"{type(exc).__name__}: {exc}"}
+                    line.append(f"{name} FAILED")
+                    log(f"{name} {case.name}: {exc}")
+                res.runs.append({**base, **r})
+            log(f"{case.name} w{workers} c{conc} round {rnd + 1}: " + ", ".join(line))
+
+
 def run_suite(settings: Settings) -> Results:
     res = Results()
     work = Path(tempfile.mkdtemp(prefix="seldon-bench-"))
     log_dir = settings.json_dir / "logs"  # server logs of the last run
     shutil.rmtree(log_dir, ignore_errors=True)
     model_dir = work / "models"
-    model_dir.mkdir()
-    for cls, src in MODELS.values():
-        (model_dir / f"{cls}.py").write_text(src)
+    shutil.copytree(MODELS_DIR, model_dir, ignore=shutil.ignore_patterns("__pycache__"))
     ctx = Ctx(sys.executable, settings.ref_venv, model_dir)
 
     payload_files: dict[str, Path] = {}
@@ -750,74 +893,39 @@ def run_suite(settings: Settings) -> Results:
 
     grpc_load = GrpcLoad(sys.executable, settings.grpc_channels)
     try:
-        for workers in settings.workers:
-            for model in dict.fromkeys(c.model for c in settings.cases):
-                cases = [c for c in settings.cases if c.model == model]
-                wanted = [s for s in settings.systems
-                          if any(s in c.subjects + c.ceilings for c in cases)]
-                servers: dict[str, Server] = {}
+        for workers in dict.fromkeys(w for c in settings.cases for w, _ in c.points(settings)):
+            at_w = [c for c in settings.cases if workers in (w for w, _ in c.points(settings))]
+            # systems are started once per (workers, model, args) and serve all such cases
+            for group in dict.fromkeys((c.model, c.args) for c in at_w):
+                cases = [c for c in at_w if (c.model, c.args) == group]
+                wanted = [s for s in settings.systems if any(s in c.subjects + c.ceilings for c in cases)]
+                servers = start_servers(wanted, ctx, workers, cases, res, log_dir)
                 try:
-                    for name in wanted:
-                        servers[name] = Server(SYSTEMS[name], ctx, workers, model, log_dir)
-                    for name, server in list(servers.items()):
-                        try:
-                            server.wait_ready()
-                        except RuntimeError as exc:
-                            log(f"{name} (w{workers}) did not start: {exc}")
-                            for c in cases:
-                                res.unavailable[f"{name}/{workers}/{c.name}"] = f"did not start: {exc}"
-                            server.stop(grace=0)
-                            del servers[name]
-                    # idle memory: ready, one small request per protocol, then settle
-                    for name, server in servers.items():
-                        for case in cases:
-                            if case.name in ("rest_small", "grpc_small"):
-                                validate(server, case, payloads[case.name])
-                    time.sleep(2.0)
-                    for name, server in servers.items():
-                        res.idle[f"{name}/{workers}"] = tree_memory_mb(server.pid)
-                    log(f"w{workers}: ready; idle PSS " + ", ".join(
-                        f"{n} {m['pss_mb']:.0f} MB/{m['processes']}p" for n, m in
-                        ((k.split('/')[0], v) for k, v in res.idle.items() if k.endswith(f"/{workers}"))))
-
+                    if group == (DEFAULT_MODEL, ()):
+                        # idle memory: ready, one small request per protocol, then settle
+                        for server in servers.values():
+                            for case in cases:
+                                if case.name in ("rest_small", "grpc_small"):
+                                    validate(server, case, payloads[case.name])
+                        time.sleep(2.0)
+                        for name, server in servers.items():
+                            res.idle[f"{name}/{workers}"] = tree_memory_mb(server.pid)
+                        log(f"w{workers}: ready; idle PSS " + ", ".join(
+                            f"{n} {m['pss_mb']:.0f} MB/{m['processes']}p" for n, m in
+                            ((k.split('/')[0], v) for k, v in res.idle.items() if k.endswith(f"/{workers}"))))
                     for case in cases:
-                        active: list[str] = []
-                        for name in [s for s in settings.systems if s in case.subjects + case.ceilings]:
-                            key = f"{name}/{workers}/{case.name}"
-                            if key in res.unavailable:
-                                continue
-                            if name not in servers:
-                                res.unavailable[key] = "not started"
-                                continue
-                            why = validate(servers[name], case, payloads[case.name])
-                            if why:
-                                log(f"{case.name} w{workers}: {name} n/a: {why}")
-                                res.unavailable[key] = why
-                            else:
-                                active.append(name)
-                        for ci, conc in enumerate(settings.concurrency):
-                            if ci == 0 and settings.warmup > 0:
-                                for name in active:
-                                    try:
-                                        one_run(servers[name], case, payload_files[case.name], conc,
-                                                settings.warmup, grpc_load)
-                                    except Exception as exc:  # noqa: BLE001
-                                        log(f"warm-up {name} {case.name}: {exc}")
-                            for rnd in range(settings.rounds):
-                                line = []
-                                for name in active:
-                                    base = {"system": name, "case": case.name, "workers": workers,
-                                            "concurrency": conc, "round": rnd, "model": model}
-                                    try:
-                                        r = one_run(servers[name], case, payload_files[case.name], conc,
-                                                    settings.duration, grpc_load)
-                                        line.append(f"{name} {r['rps']:.0f}")
-                                    except Exception as exc:  # noqa: BLE001
-                                        r = {"failed": f"{type(exc).__name__}: {exc}"}
-                                        line.append(f"{name} FAILED")
-                                        log(f"{name} {case.name}: {exc}")
-                                    res.runs.append({**base, **r})
-                                log(f"{case.name} w{workers} c{conc} round {rnd + 1}: " + ", ".join(line))
+                        if case.measure == "memory":  # checks the answers itself: workers may be loading
+                            for name in [s for s in servers if s in case.subjects + case.ceilings]:
+                                m = res.memory[f"{name}/{workers}/{case.name}"] = measure_memory(
+                                    servers[name], case, payloads[case.name], workers)
+                                log(f"{case.name} w{workers}: {name} PSS {m['pss_mb']:.0f} MB, USS "
+                                    f"{m['uss_mb']:.0f}, RSS {m['rss_mb']:.0f} ({m['processes']} processes, "
+                                    f"{m['workers_answered']}/{workers} workers answered"
+                                    f"{'; last error ' + m['error'] if m['error'] else ''})")
+                        else:
+                            active = active_systems(settings, res, servers, case, workers, payloads[case.name])
+                            run_load_case(settings, res, servers, case, workers, active,
+                                          payload_files[case.name], grpc_load)
                 finally:
                     for server in servers.values():
                         server.stop()
@@ -847,51 +955,76 @@ def valid(run: dict) -> bool:
 def analyse(settings: Settings, res: Results) -> dict:
     points = []
     for case in settings.cases:
-        for workers in settings.workers:
-            for conc in settings.concurrency:
-                runs = [r for r in res.runs
-                        if r["case"] == case.name and r["workers"] == workers and r["concurrency"] == conc]
-                by_sys: dict[str, dict[int, dict]] = {}
-                for r in runs:
-                    by_sys.setdefault(r["system"], {})[r["round"]] = r
-                systems = {}
-                for name in [s for s in settings.systems if s in case.subjects + case.ceilings]:
-                    key = f"{name}/{workers}/{case.name}"
-                    rounds = by_sys.get(name, {})
-                    ok = [r for r in rounds.values() if valid(r)]
-                    entry: dict = {"rounds_ok": len(ok), "rounds": len(rounds)}
-                    if key in res.unavailable:
-                        entry["na"] = res.unavailable[key]
-                    elif not ok:
-                        bad = next(iter(rounds.values()), {})
-                        entry["na"] = bad.get("failed") or (f"errors {bad.get('errors')}" if bad else "not run")
-                    else:
-                        for m in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_req", "loadgen_us_per_req",
-                                  "loadgen_util", "server_cpu_util", "other_util"):
-                            entry[m] = median(r.get(m) for r in ok)
-                        entry["pss_mb"] = max((r["pss_mb"] for r in ok if "pss_mb" in r), default=None)
-                        entry["rss_mb"] = max((r["rss_mb"] for r in ok if "rss_mb" in r), default=None)
-                        entry["errors"] = sum(sum(r["errors"].values()) for r in rounds.values()
-                                              if r.get("errors"))
-                    systems[name] = entry
-                # ours / X per round, then the median
-                ratios: dict[str, dict] = {}
-                for other in systems:
-                    if other == "ours":
-                        continue
-                    rps_r, cpu_r = [], []
-                    for rnd, mine in by_sys.get("ours", {}).items():
-                        theirs = by_sys.get(other, {}).get(rnd)
-                        if theirs and valid(mine) and valid(theirs) and theirs["rps"] > 0:
-                            rps_r.append(mine["rps"] / theirs["rps"])
-                            if mine.get("cpu_ms_per_req") and theirs.get("cpu_ms_per_req"):
-                                cpu_r.append(theirs["cpu_ms_per_req"] / mine["cpu_ms_per_req"])
-                    ratios[other] = {"rps_per_round": rps_r, "rps": median(rps_r),
-                                     "cpu_per_round": cpu_r, "cpu": median(cpu_r)}
-                points.append({"case": case.name, "workers": workers, "concurrency": conc,
-                               "primary_ceiling": case.ceilings[0] if case.ceilings else None,
-                               "systems": systems, "ours_vs": ratios})
+        if case.measure != "load":
+            continue
+        for workers, conc in case.points(settings):
+            runs = [r for r in res.runs
+                    if r["case"] == case.name and r["workers"] == workers and r["concurrency"] == conc]
+            by_sys: dict[str, dict[int, dict]] = {}
+            for r in runs:
+                by_sys.setdefault(r["system"], {})[r["round"]] = r
+            systems = {}
+            for name in [s for s in settings.systems if s in case.subjects + case.ceilings]:
+                key = f"{name}/{workers}/{case.name}"
+                rounds = by_sys.get(name, {})
+                ok = [r for r in rounds.values() if valid(r)]
+                entry: dict = {"rounds_ok": len(ok), "rounds": len(rounds)}
+                if key in res.unavailable:
+                    entry["na"] = res.unavailable[key]
+                elif not ok:
+                    bad = next(iter(rounds.values()), {})
+                    entry["na"] = bad.get("failed") or (f"errors {bad.get('errors')}" if bad else "not run")
+                else:
+                    for m in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_req", "loadgen_us_per_req",
+                              "loadgen_util", "server_cpu_util", "other_util"):
+                        entry[m] = median(r.get(m) for r in ok)
+                    entry["pss_mb"] = max((r["pss_mb"] for r in ok if "pss_mb" in r), default=None)
+                    entry["rss_mb"] = max((r["rss_mb"] for r in ok if "rss_mb" in r), default=None)
+                    entry["errors"] = sum(sum(r["errors"].values()) for r in rounds.values()
+                                          if r.get("errors"))
+                systems[name] = entry
+            # subject / X per round, then the median
+            ratios: dict[str, dict] = {}
+            for other in systems:
+                if other == case.subject:
+                    continue
+                rps_r, cpu_r = [], []
+                for rnd, mine in by_sys.get(case.subject, {}).items():
+                    theirs = by_sys.get(other, {}).get(rnd)
+                    if theirs and valid(mine) and valid(theirs) and theirs["rps"] > 0:
+                        rps_r.append(mine["rps"] / theirs["rps"])
+                        if mine.get("cpu_ms_per_req") and theirs.get("cpu_ms_per_req"):
+                            cpu_r.append(theirs["cpu_ms_per_req"] / mine["cpu_ms_per_req"])
+                ratios[other] = {"rps_per_round": rps_r, "rps": median(rps_r),
+                                 "cpu_per_round": cpu_r, "cpu": median(cpu_r)}
+            points.append({"case": case.name, "workers": workers, "concurrency": conc,
+                           "primary_ceiling": case.ceilings[0] if case.ceilings else None,
+                           "systems": systems, "ours_vs": ratios})
     return {"points": points}
+
+
+def memory_saved(t: Target, settings: Settings, res: Results) -> tuple[str, str]:
+    """(measured, met) of a "memory_saved" target, from its memory case."""
+    case = CASES_BY_NAME[t.case]
+    parts, verdicts = [], []
+    for w, _ in case.points(settings):
+        mine = res.memory.get(f"{case.subject}/{w}/{case.name}")
+        base = res.memory.get(f"{t.against}/{w}/{case.name}")
+        if not mine or not base:
+            continue
+        copies = (base["pss_mb"] - mine["pss_mb"]) / WEIGHTS_MB
+        need = t.threshold * (w - 1)
+        parts.append(f"w{w}: PSS {base['pss_mb']:,.0f} → {mine['pss_mb']:,.0f} MB (saves {copies:.2f} "
+                     f"copies of {WEIGHTS_MB} MB); USS {base['uss_mb']:,.0f} → {mine['uss_mb']:,.0f}, "
+                     f"RSS {base['rss_mb']:,.0f} → {mine['rss_mb']:,.0f} MB")
+        if min(mine["workers_answered"], base["workers_answered"]) < w:
+            verdicts.append(f"n/a (not every worker answered: {base['workers_answered']}, "
+                            f"{mine['workers_answered']} of {w})")
+        else:
+            verdicts.append("**yes**" if copies >= need else f"**no** (needs ≥ {need:.1f} copies)")
+    if not parts:
+        return "not measured in this run", "n/a"
+    return "; ".join(parts), ", ".join(verdicts)
 
 
 def evaluate_targets(settings: Settings, res: Results, analysis: dict) -> list[dict]:
@@ -935,9 +1068,8 @@ def evaluate_targets(settings: Settings, res: Results, analysis: dict) -> list[d
             row["measured"] = ", ".join(parts) or "not measured"
             if oks:
                 row["met"] = "**yes**" if all(oks) else f"**no** (needs ≤ {t.threshold:.2f})"
-        else:
-            row["measured"] = t.note
-            row["met"] = "not measured"
+        elif t.kind == "memory_saved":
+            row["measured"], row["met"] = memory_saved(t, settings, res)
         out.append(row)
     return out
 
@@ -1057,21 +1189,30 @@ def render(settings: Settings, res: Results, analysis: dict, targets: list[dict]
     add("## Summary: ours vs the reference and the primary ceiling\n")
     add("req/s and latencies are medians over rounds; ratios are the median of the per-round "
         "ratios (ours ÷ them), so > 1 means ours is faster. CPU = server process-tree CPU time per "
-        "request (ms).\n")
+        "request (ms).")
+    others: dict[tuple[str, str], list[str]] = {}  # cases where "ours" is a variant
+    for c in settings.cases:
+        if c.measure == "load" and c.subject != "ours":
+            others.setdefault((c.subject, c.ceilings[0]), []).append(f"`{c.name}`")
+    for (subject, ceiling), names in others.items():
+        L[-1] += (f" In {', '.join(names)} \"ours\" is `{subject}` and the ceiling `{ceiling}` "
+                  "(their arguments: see the end).")
+    L[-1] += "\n"
     add("| case | w | c | ours req/s | ref req/s | primary ceiling req/s | ours/ref | ours/ceilings | "
         "ours p50 / p99 ms | ref p50 / p99 ms | CPU ms/req ours / ref |")
     add("|---|---|---|---|---|---|---|---|---|---|---|")
     for p in analysis["points"]:
         s = p["systems"]
-        o, r = s.get("ours", {}), s.get("reference", {})
+        case = CASES_BY_NAME[p["case"]]
+        o, r = s.get(case.subject, {}), s.get("reference", {})
         ceil = p["primary_ceiling"]
         c = s.get(ceil, {}) if ceil else {}
-        case = CASES_BY_NAME[p["case"]]
 
         def rps(e):
             return "n/a" if "na" in e else fmt_num(e.get("rps"))
 
-        add(f"| {case.name} | {p['workers']} | {p['concurrency']} | {rps(o)} | {rps(r)} | "
+        add(f"| {case.name} | {p['workers']} | {p['concurrency']} | {rps(o)}"
+            f"{'' if case.subject == 'ours' else ' (' + case.subject + ')'} | {rps(r)} | "
             f"{rps(c)} ({ceil}) | {fmt_ratio(p['ours_vs'].get('reference', {}).get('rps'))} | "
             f"{ceiling_ratios(p)} | "
             f"{fmt_ms(o.get('p50_ms'))} / {fmt_ms(o.get('p99_ms'))} | "
@@ -1083,7 +1224,7 @@ def render(settings: Settings, res: Results, analysis: dict, targets: list[dict]
     add("Start-up: process start → first 200 on `GET /health/status` (best / median of "
         f"{settings.startup_reps}, `--workers 1`). Memory: PSS (and RSS) summed over the whole "
         "process tree; idle = ready + one small request + 2 s; loaded = the largest mid-run sample "
-        "over all cases at that worker count.\n")
+        f"over all cases with the {MODELS[DEFAULT_MODEL]} at that worker count.\n")
     header = "| system | start-up best / median s |"
     sep = "|---|---|"
     for w in settings.workers:
@@ -1091,20 +1232,37 @@ def render(settings: Settings, res: Results, analysis: dict, targets: list[dict]
         sep += "---|---|---|"
     add(header)
     add(sep)
-    for name in settings.systems:
+    for name in [s for s in settings.systems if not SYSTEMS[s].variant]:
         st = res.startup.get(name)
         start = f"{min(st):.2f} / {statistics.median(st):.2f}" if st else \
             ("n/a" if name in res.startup_errors or "rest" not in SYSTEMS[name].protocols else "–")
         row = f"| {name} | {start} |"
         for w in settings.workers:
             idle = res.idle.get(f"{name}/{w}")
-            loaded = [r for r in res.runs if r["system"] == name and r["workers"] == w and "pss_mb" in r]
+            loaded = [r for r in res.runs if r["system"] == name and r["workers"] == w and "pss_mb" in r
+                      and r.get("model", DEFAULT_MODEL) == DEFAULT_MODEL]
             top = max(loaded, key=lambda r: r["pss_mb"]) if loaded else None
             row += (f" {idle['processes'] if idle else '–'} |"
                     f" {fmt_num(idle['pss_mb']) + ' (' + fmt_num(idle['rss_mb']) + ')' if idle else '–'} |"
                     f" {fmt_num(top['pss_mb']) + ' (' + fmt_num(top['rss_mb']) + ')' if top else '–'} |")
         add(row)
     add("")
+
+    if res.memory:
+        add("## Memory cases\n")
+        add("No load: each system is started, the payload is sent over fresh connections until every "
+            "REST worker has answered (the model answers with its pid), and 1 s later the memory of the "
+            "whole tree is summed. PSS counts a page shared by n processes as 1/n in each; USS only "
+            "private pages; RSS counts shared pages in full in every process.\n")
+        add("| case | w | system | processes | PSS MB | USS MB | RSS MB | workers answered | "
+            "requests sent | start → measured s |")
+        add("|---|---|---|---|---|---|---|---|---|---|")
+        for key, m in res.memory.items():
+            name, w, case_name = key.split("/")
+            add(f"| {case_name} | {w} | {name} | {m['processes']} | {fmt_num(m['pss_mb'])} | "
+                f"{fmt_num(m['uss_mb'])} | {fmt_num(m['rss_mb'])} | {m['workers_answered']}/{w} | "
+                f"{m['requests']} | {m['seconds']:.1f} |")
+        add("")
 
     add("## The load generators' own ceilings\n")
     add("Each load generator runs on the same 2 cores as the server. Its own CPU time per request "
@@ -1126,7 +1284,8 @@ def render(settings: Settings, res: Results, analysis: dict, targets: list[dict]
     add("")
 
     add("## Every system, every point\n")
-    add("`ours ÷ this` = median of per-round req/s ratios (ours over this system); "
+    add("`ours ÷ this` = median of per-round req/s ratios (ours, or the case's subject such as "
+        "`ours_batch`, over this system); "
         "`CPU ratio` = this system's CPU per request ÷ ours (median per round; > 1: ours uses less); "
         "`server CPU %`, `LG CPU %` (load generator) and `other CPU %` (everything else on the box: "
         "other sessions' processes, the idle systems) are % of one core during the round, "
@@ -1135,6 +1294,7 @@ def render(settings: Settings, res: Results, analysis: dict, targets: list[dict]
         "ours ÷ this | CPU ratio | LG CPU % | other CPU % | rounds ok | errors |")
     add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for p in analysis["points"]:
+        subject = CASES_BY_NAME[p["case"]].subject
         for name, e in p["systems"].items():
             head = f"| {p['case']} | {p['workers']} | {p['concurrency']} | {name} |"
             if "na" in e:
@@ -1144,8 +1304,8 @@ def render(settings: Settings, res: Results, analysis: dict, targets: list[dict]
             add(head + f" {fmt_num(e['rps'])} | {fmt_ms(e['p50_ms'])} | {fmt_ms(e['p99_ms'])} | "
                 f"{fmt_ms(e['cpu_ms_per_req'])} | {fmt_num((e['server_cpu_util'] or 0) * 100)} | "
                 f"{fmt_num(e.get('pss_mb'))} | "
-                f"{'–' if name == 'ours' else fmt_ratio(rv.get('rps'))} | "
-                f"{'–' if name == 'ours' else fmt_ratio(rv.get('cpu'))} | "
+                f"{'–' if name == subject else fmt_ratio(rv.get('rps'))} | "
+                f"{'–' if name == subject else fmt_ratio(rv.get('cpu'))} | "
                 f"{fmt_num((e['loadgen_util'] or 0) * 100)} | {fmt_num((e.get('other_util') or 0) * 100)} | "
                 f"{e['rounds_ok']}/{e['rounds']} | {e['errors']} |")
     add("")
@@ -1159,11 +1319,16 @@ def render(settings: Settings, res: Results, analysis: dict, targets: list[dict]
     for name in settings.systems:
         sysm = SYSTEMS[name]
         argv, _, _ = sysm.command(Ctx("python3", settings.ref_venv or DEFAULT_REF_VENV, Path("<model dir>")),
-                                  Ports(60001, 60002, 60003), 1, "IdentityModel")
+                                  Ports(60001, 60002, 60003), 1, MODELS[DEFAULT_MODEL])
         cmd = shlex.join(argv).replace("'", "").replace(str(ROOT) + "/", "")
         for port, shown in (("60001", "<http-port>"), ("60002", "<grpc-port>"), ("60003", "<metrics-port>")):
             cmd = cmd.replace(port, shown)
         add(f"- **{name}** — {sysm.describe}: `{cmd}`")
+    for case in settings.cases:
+        if case.model != DEFAULT_MODEL or case.args or case.workers or case.concurrency:
+            points = ", ".join(f"w{w}" + (f" c{c}" if c else "") for w, c in case.points(settings))
+            add(f"- case **{case.name}** ({case.measure}; {points}; model `{MODELS[case.model]}`, "
+                f"benchmarks/models/): ours and its variants also get `{shlex.join(case.args) or '–'}`")
     add(f"- REST load: `{WRK_COMMAND}`")
     add(f"- gRPC load: `{GRPC_COMMAND}`\n")
     add("Notes:\n")
@@ -1173,7 +1338,8 @@ def render(settings: Settings, res: Results, analysis: dict, targets: list[dict]
         "(the REST ceilings run on gunicorn's gthread worker with 1 thread, as ours does; "
         "`--systems` can add `flask_const_sync`/`wsgi_bare_sync`, the same on the sync worker).")
     add("- Ours runs in its default shape too: the REST workers, gRPC process(es) and the metrics "
-        "server are all up in every case (REST cases do not pass `--grpc-workers 0`).")
+        "server are all up in every case (REST cases do not pass `--grpc-workers 0`), except for "
+        "the arguments a case adds (listed above).")
     add("- Ours and the ceilings run on the suite's Python "
         f"({v['ours'].get('python')}); the reference on its venv's Python "
         f"({v['reference'].get('python', '?')}).")
@@ -1240,7 +1406,7 @@ def report_from(path: Path, out: Path) -> int:
         json_dir=Path(st["json_dir"]), ref_venv=Path(st["ref_venv"]) if st.get("ref_venv") else None,
         command=dump["command"], grpc_channels=st.get("grpc_channels"))
     res = Results(runs=dump["runs"], startup=dump["startup_s"], startup_errors=dump["startup_errors"],
-                  idle=dump["idle_memory"], unavailable=dump["unavailable"])
+                  idle=dump["idle_memory"], unavailable=dump["unavailable"], memory=dump.get("memory", {}))
     analysis = analyse(settings, res)
     targets = evaluate_targets(settings, res, analysis)
     write_report(settings, res, analysis, targets, dump["meta"])
@@ -1252,12 +1418,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run: every case at concurrency 1, workers 1, one 1-second round (< 1 min)")
+                    help="smoke run: every case at concurrency 1, workers 1 (or at its own points), one "
+                    "1-second round (< 1 min)")
     ap.add_argument("--cases", help=f"comma list of cases (default all: {','.join(CASES_BY_NAME)})")
     ap.add_argument("--systems", help=f"comma list of systems (default: {','.join(s for s in SYSTEMS if SYSTEMS[s].default)}; "
                     f"also: {','.join(s for s in SYSTEMS if not SYSTEMS[s].default)})")
-    ap.add_argument("--concurrency", help="comma list of in-flight requests (default 1,8,32)")
-    ap.add_argument("--workers", help="comma list of worker counts (default 1,2)")
+    ap.add_argument("--concurrency",
+                    help="comma list of in-flight requests (default 1,8,32; not for cases with their own)")
+    ap.add_argument("--workers", help="comma list of worker counts (default 1,2; not for cases with their own)")
     ap.add_argument("--rounds", type=int, help="alternated rounds per point (default 3)")
     ap.add_argument("--duration", type=float, help="seconds per round (default 1.5)")
     ap.add_argument("--warmup", type=float, help="warm-up seconds per system and case (default 0.5)")
@@ -1329,6 +1497,7 @@ def main(argv: list[str] | None = None) -> int:
             "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(settings).items()
                          if k != "cases"} | {"cases": [c.name for c in cases]},
             "startup_s": res.startup, "startup_errors": res.startup_errors, "idle_memory": res.idle,
+            "memory": res.memory,
             "unavailable": res.unavailable, "runs": res.runs, "analysis": analysis, "targets": targets}
     json_path.write_text(json.dumps(dump, indent=1, default=str))
     shutil.copyfile(json_path, settings.json_dir / "latest.json")

@@ -1,0 +1,3 @@
+class IdentityModel:
+    def predict(self, X, names, meta=None):
+        return X
