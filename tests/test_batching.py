@@ -123,3 +123,23 @@ def test_runtime_tags_survive_batching_and_throughput_gain():
     assert encode_response(outs[0])["data"]["names"]
     # 128 calls of 5 ms serially is >= 0.64 s; batched it is a handful of calls
     assert slow > 0.6 and fast < slow / 2
+
+
+def test_a_full_batch_runs_at_once_in_the_callers_thread_whatever_the_clock():
+    """The batching benchmark relies on this: the request that fills a batch runs it right away,
+    in its own thread, without waiting for the latency window or the dispatcher thread."""
+    clock = FakeClock()  # never advances: no batch ever expires, only a full one can run
+    calls = []
+
+    def predict(X, names, meta):
+        calls.append((sorted(X[:, 0].tolist()), threading.current_thread().name))
+        return X + 1
+
+    b = Batcher(predict, max_batch_size=4, max_latency=0.010, clock=clock)
+    with ThreadPoolExecutor(4, thread_name_prefix="request") as ex:
+        futures = [ex.submit(b.submit, np.array([[float(i)]]), [], None, "ndarray") for i in range(4)]
+        outs = [f.result(timeout=60) for f in futures]  # a guard against a hang, not a timing
+    assert [o.tolist() for o in outs] == [[[i + 1.0]] for i in range(4)]
+    assert len(calls) == 1
+    rows, thread = calls[0]
+    assert rows == [0.0, 1.0, 2.0, 3.0] and thread.startswith("request")
