@@ -186,6 +186,8 @@ class Microservice:
         self.dispatch = reflect(self.user)
         logger.info("Serving %s (%s): %s", s.interface_name, s.service_type, self.dispatch.describe())
         self.metadata, self.metadata_error = compute_metadata(self.dispatch, s)
+        for warning in self.batching_warnings():
+            logger.warning("%s", warning)
 
     def unit_info(self) -> UnitInfo:
         s = self.settings
@@ -212,7 +214,36 @@ class Microservice:
 
         return service_metrics(self.settings)
 
-    def make_dataplane(self) -> DataPlane:
+    def batching(self, threads: int) -> tuple[int, float] | None:
+        """(max batch size, max latency in s) for a serving process with ``threads`` threads, or
+        None: batching is off unless asked for, and useless with one thread (the only request in
+        flight would wait the whole window alone)."""
+        s = self.settings
+        if s.max_batch_size <= 1 or threads <= 1:
+            return None
+        return s.max_batch_size, s.max_batch_latency_ms / 1000
+
+    def batching_warnings(self) -> list[str]:
+        """Why asked-for batching will not happen in some processes (logged at start-up)."""
+        s = self.settings
+        if s.max_batch_size <= 1:
+            return []
+        out = []
+        for transport, flag, threads, serves in (
+            ("REST", "--threads", s.threads, True),
+            ("gRPC", "--grpc-threads", s.grpc_threads, s.grpc_workers > 0),
+        ):
+            if serves and threads <= 1:
+                out.append(f"--max-batch-size {s.max_batch_size} has no effect on {transport}: "
+                           f"its processes run one request at a time (set {flag} to the batch size)")
+            elif serves and threads < s.max_batch_size:
+                out.append(f"--max-batch-size {s.max_batch_size} is larger than {flag} {threads}: "
+                           f"{transport} batches hold at most {threads} requests and wait "
+                           f"{s.max_batch_latency_ms:g} ms for rows that cannot arrive")
+        return out
+
+    def make_dataplane(self, threads: int | None = None) -> DataPlane:
+        """A data plane for one serving process with ``threads`` threads (default: REST's)."""
         assert self.dispatch is not None
         return DataPlane(
             self.dispatch,
@@ -220,9 +251,7 @@ class Microservice:
             recorder=self.make_recorder(),
             metadata=self.metadata,
             metadata_error=self.metadata_error,
-            batching=(self.settings.max_batch_size, self.settings.max_batch_latency_ms / 1000)
-            if self.settings.max_batch_size > 1
-            else None,
+            batching=self.batching(self.settings.threads if threads is None else threads),
             preloaded=self.settings.preload,
         )
 
@@ -279,7 +308,7 @@ class Microservice:
         """Body of a gRPC worker process (its modules were imported before the fork)."""
         from .grpc.server import run_grpc
 
-        run_grpc(self.settings, self.make_dataplane, self.make_observer)
+        run_grpc(self.settings, lambda: self.make_dataplane(self.settings.grpc_threads), self.make_observer)
 
     # ------------------------------------------------------------- running
     def preload(self) -> None:
