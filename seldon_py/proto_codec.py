@@ -6,6 +6,8 @@ float64. Tensors move between numpy and protobuf as packed bytes, never element 
 
 from __future__ import annotations
 
+from functools import lru_cache
+from struct import Struct
 from typing import Any
 
 import numpy as np
@@ -114,6 +116,12 @@ def _single_submessage(buf: bytes, pos: int, end: int, field: int) -> tuple[int,
         else:
             return None
     return None
+
+
+def tensor_from_span(wire: bytes, start: int, end: int) -> np.ndarray | None:
+    """The Tensor message in ``wire[start:end]`` (packed fields) → float64 array; None if it
+    is not laid out as protobuf writes it."""
+    return _tensor_from_wire(wire, start, end, strict=False)
 
 
 def tensor_from_message_wire(wire: bytes) -> np.ndarray | None:
@@ -263,19 +271,114 @@ def _meta_only(meta: dict[str, Any]) -> pb.SeldonMessage:
     return msg
 
 
+# ---------------------------------------------------------------- response bytes, hand-encoded
+# encode_response_bytes() writes the common responses directly in protobuf's wire format, in the
+# order protobuf serialises (field number order), and hands anything else to encode_response().
+# tests/test_proto_wire.py compares both on many random messages.
+
+_DOUBLE = Struct("<d")
+_EMPTY_META = b"\x12\x00"  # SeldonMessage.meta, present and empty (what _meta_only gives {})
+#: requestPath maps → their serialised Meta (maps are serialised by protobuf, then reused)
+_REQUEST_PATH_BYTES: dict[tuple[tuple[str, str], ...], bytes] = {}
+_REQUEST_PATH_CACHE_SIZE = 64
+#: a ListValue element: key of ListValue.values, length 9, key of Value.number_value
+_NUMBER_ELEMENT = b"\x0a\x09\x11"
+_MAX_EXACT_INT = 1 << 53
+
+
+def _field(key: bytes, payload: bytes) -> bytes:
+    return key + _write_varint(len(payload)) + payload
+
+
+def _meta_head(meta: dict[str, Any]) -> bytes:
+    """``_meta_only(meta).SerializeToString()``: the Meta field of the response."""
+    if not meta:
+        return _EMPTY_META
+    puid = meta.get("puid", "")
+    path = meta.get("requestPath", {})
+    if len(meta) <= 2 and type(puid) is str and type(path) is dict and len(meta) == (
+        ("puid" in meta) + ("requestPath" in meta)
+    ):
+        key = tuple(path.items())
+        body = _REQUEST_PATH_BYTES.get(key)
+        if body is None and all(type(k) is str and type(v) is str for k, v in key):
+            body = _meta_only({"requestPath": path}).meta.SerializeToString()
+            if len(_REQUEST_PATH_BYTES) < _REQUEST_PATH_CACHE_SIZE:
+                _REQUEST_PATH_BYTES[key] = body
+        if body is not None:
+            try:
+                puid_field = _field(b"\x0a", puid.encode()) if puid else b""
+            except UnicodeEncodeError:
+                pass  # protobuf raises its own error for it
+            else:
+                return _field(b"\x12", puid_field + body)
+    return _meta_only(meta).SerializeToString()  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=16)
+def _default_names_bytes(n: int) -> bytes:
+    return b"".join(_field(b"\x0a", name.encode()) for name in default_names(n))
+
+
+def _names_bytes(names: list[Any] | int) -> bytes | None:
+    """The serialised ``DefaultData.names`` for ``names``; None for strings that are not UTF-8
+    encodable (protobuf reports those)."""
+    if isinstance(names, int):
+        return _default_names_bytes(names)
+    try:
+        return b"".join([_field(b"\x0a", str(n).encode()) for n in names])
+    except UnicodeEncodeError:
+        return None
+
+
+def _list_value_bytes(items: list[Any], depth: int = 0) -> bytes | None:
+    """ListValue bytes for nested lists of floats and exactly representable ints; None for
+    anything else (bools, None, strings, numpy scalars, tuples, ...)."""
+    if depth > 32:
+        return None
+    pack = _DOUBLE.pack
+    parts = []
+    for v in items:
+        t = type(v)
+        if t is float:
+            parts.append(_NUMBER_ELEMENT + pack(v))
+        elif t is int and -_MAX_EXACT_INT <= v <= _MAX_EXACT_INT:
+            parts.append(_NUMBER_ELEMENT + pack(float(v)))
+        elif t is list:
+            inner = _list_value_bytes(v, depth + 1)
+            if inner is None:
+                return None
+            parts.append(_field(b"\x0a", _field(b"\x32", inner)))
+        else:
+            return None
+    return b"".join(parts)
+
+
 def encode_response_bytes(resp: Response) -> bytes:
-    """``encode_response(resp).SerializeToString()``, byte for byte, with a tensor's values
-    copied once from the array into the output instead of through a protobuf message."""
-    if resp.kind != "tensor":
-        return encode_response(resp).SerializeToString()  # type: ignore[no-any-return]
-    head = _meta_only(resp.meta).SerializeToString()  # status/meta: fields 1-2 precede data (3)
-    names = pb.DefaultData()
-    _fill_names(names, resp.names)
-    tensor, tensor_len = _tensor_parts(resp.value)
-    names_bytes = names.SerializeToString()
-    data_len = len(names_bytes) + 1 + len(_write_varint(tensor_len)) + tensor_len
-    return b"".join([head, b"\x1a", _write_varint(data_len), names_bytes,
-                     b"\x12", _write_varint(tensor_len), *tensor])
+    """``encode_response(resp).SerializeToString()``, byte for byte, written directly for
+    tensors (values copied once from the array into the output) and for ``ndarray`` lists of
+    numbers; other responses go through the protobuf message."""
+    kind = resp.kind
+    if kind == "tensor":
+        head = _meta_head(resp.meta)  # status/meta: fields 1-2 precede data (3)
+        names = _names_bytes(resp.names)
+        if names is not None:
+            tensor, tensor_len = _tensor_parts(resp.value)
+            data_len = len(names) + 1 + len(_write_varint(tensor_len)) + tensor_len
+            return b"".join([head, b"\x1a", _write_varint(data_len), names,
+                             b"\x12", _write_varint(tensor_len), *tensor])
+    elif kind == "ndarray":
+        head = _meta_head(resp.meta)
+        names = _names_bytes(resp.names)
+        value = resp.value
+        if names is not None and type(value) is np.ndarray:
+            value = value.tolist()
+            value = value if isinstance(value, list) else [value]  # 0-d: one element
+        if names is not None and isinstance(value, list):
+            nd = _list_value_bytes(value)
+            if nd is not None:
+                return head + _field(b"\x1a", names + _field(b"\x1a", nd))
+    return encode_response(resp).SerializeToString()  # type: ignore[no-any-return]
 
 
 def encode_response(resp: Response) -> pb.SeldonMessage:

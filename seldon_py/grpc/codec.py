@@ -1,6 +1,7 @@
 """The gRPC codec handed to :class:`~seldon_py.dataplane.DataPlane`: :mod:`seldon_py.proto_codec`
 plus the request's wire bytes, so large tensors are read from the bytes grpcio received rather
-than re-serialised out of the parsed message."""
+than re-serialised out of the parsed message, and requests that were only scanned
+(:class:`~seldon_py.grpc.wire.ScannedRequest`) are decoded from their bytes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from .. import proto_codec
 from ..payload import Payload
+from .wire import ScannedRequest, decode_scanned
 
 
 class WireCodec:
@@ -25,4 +27,6 @@ class WireCodec:
         self.wire = wire
 
     def decode_message(self, raw: Any) -> Payload:
+        if type(raw) is ScannedRequest:
+            return decode_scanned(raw)
         return proto_codec.decode_message(raw, self.wire if raw is self.msg else None)

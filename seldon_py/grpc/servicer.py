@@ -3,10 +3,10 @@
 Each RPC is a thin function ``request message -> serialized response bytes``; one wrapper
 (:meth:`SeldonServicer._rpc`) around all of them does the transport work once:
 
-* the request arrives already parsed by :func:`_deserializer`, which also keeps its wire bytes
-  (for the request size, and so :class:`~seldon_py.grpc.codec.WireCodec` reads tensors straight
-  from them) and turns undecodable bytes into ``INVALID_ARGUMENT`` instead of grpcio's
-  ``INTERNAL``;
+* the request arrives already parsed by :func:`_deserializer` (a common-shape SeldonMessage only
+  scanned, see :mod:`seldon_py.grpc.wire`), which also keeps its wire bytes (for the request
+  size, and so :class:`~seldon_py.grpc.codec.WireCodec` reads tensors straight from them) and
+  turns undecodable bytes into ``INVALID_ARGUMENT`` instead of grpcio's ``INTERNAL``;
 * errors map in one place: :class:`SeldonMicroserviceException` → ``grpc_code_name(exc)`` with its
   message, anything else → ``INTERNAL`` with ``str(exc)`` (logged once, with traceback);
 * the ``seldon-puid`` request header is echoed as response initial metadata (none is invented
@@ -43,6 +43,7 @@ from ..metadata import metadata_to_proto_dict
 from ..payload import RawResult, Response
 from ..proto import prediction_pb2 as pb
 from .codec import WireCodec
+from .wire import ScannedRequest, scan_request
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +93,20 @@ class _Undecodable:
 
 
 def _deserializer(cls: type[Message]) -> Callable[[bytes], tuple[Any, bytes]]:
-    """bytes → (message, the bytes); never fails, so the handler can answer INVALID_ARGUMENT."""
+    """bytes → (message, the bytes); never fails, so the handler can answer INVALID_ARGUMENT.
+
+    A SeldonMessage of the common shapes is only scanned (:func:`~seldon_py.grpc.wire.scan_request`,
+    a :class:`~seldon_py.grpc.wire.ScannedRequest` stands for the message); anything else is
+    parsed by protobuf."""
     parse = cls.FromString
     full_name = cls.DESCRIPTOR.full_name
+    scan = scan_request if cls is pb.SeldonMessage else None
 
     def deserialize(data: bytes) -> tuple[Any, bytes]:
+        if scan is not None:
+            scanned = scan(data)
+            if scanned is not None:
+                return scanned, data
         try:
             return parse(data), data
         except (DecodeError, RuntimeError, ValueError) as exc:
@@ -146,17 +156,28 @@ class SeldonServicer:
     # Each takes the parsed request and its wire bytes and returns the serialized response;
     # errors are raised.
 
-    def predict(self, msg: pb.SeldonMessage, wire: bytes) -> bytes:
-        return encode(self.dataplane.predict(msg, WireCodec(msg, wire)), "predict_raw")
+    def _request(self, msg: Any, wire: bytes, hook: str) -> tuple[Any, WireCodec]:
+        """(request, codec) for the data plane: a scanned request is parsed after all when the
+        user has a ``<hook>_raw`` (or legacy ``<hook>_grpc``) method, which gets the message."""
+        if type(msg) is ScannedRequest:
+            dispatch = self.dataplane.dispatch
+            if hook in dispatch.raw or (hook, TRANSPORT) in dispatch.legacy:
+                msg = pb.SeldonMessage.FromString(wire)
+        return msg, WireCodec(msg, wire)
 
-    def transform_input(self, msg: pb.SeldonMessage, wire: bytes) -> bytes:
-        return encode(self.dataplane.transform_input(msg, WireCodec(msg, wire)), "transform_input_raw")
+    def predict(self, msg: Any, wire: bytes) -> bytes:
+        return encode(self.dataplane.predict(*self._request(msg, wire, "predict")), "predict_raw")
 
-    def transform_output(self, msg: pb.SeldonMessage, wire: bytes) -> bytes:
-        return encode(self.dataplane.transform_output(msg, WireCodec(msg, wire)), "transform_output_raw")
+    def transform_input(self, msg: Any, wire: bytes) -> bytes:
+        return encode(self.dataplane.transform_input(*self._request(msg, wire, "transform_input")),
+                      "transform_input_raw")
 
-    def route(self, msg: pb.SeldonMessage, wire: bytes) -> bytes:
-        return encode(self.dataplane.route(msg, WireCodec(msg, wire)), "route_raw")
+    def transform_output(self, msg: Any, wire: bytes) -> bytes:
+        return encode(self.dataplane.transform_output(*self._request(msg, wire, "transform_output")),
+                      "transform_output_raw")
+
+    def route(self, msg: Any, wire: bytes) -> bytes:
+        return encode(self.dataplane.route(*self._request(msg, wire, "route")), "route_raw")
 
     def aggregate(self, msg: pb.SeldonMessageList, _wire: bytes) -> bytes:
         return encode(self.dataplane.aggregate(msg, proto_codec), "aggregate_raw")
