@@ -20,12 +20,12 @@ accepting at the same moment), so a burst can still end unevenly, and kept-alive
 would keep it so. Hence the second rule: a worker holding :data:`SHED_AT` or more connections
 above another live worker answers its next request with ``Connection: close`` (HTTP/1.1's own way
 to end a connection; the client reconnects and, as this worker is not accepting, lands on one
-holding fewer). That happens only while the spread is that uneven, so it costs a few reconnects
-after a burst, never a steady stream of them.
+holding fewer). That happens only while the spread is that uneven: typically a few reconnects
+after a burst of new connections.
 
 Rejected: ``SO_REUSEPORT`` with a socket per worker (the kernel hashes connections over the
-sockets at random, so 8 connections on 2 workers still split 6/2 or worse about a third of the
-time, and a dying worker drops the connections queued on its own socket); ``EPOLLEXCLUSIVE``
+sockets at random, so 8 connections on 2 workers still split 6/2 or worse more than a quarter of
+the time, and a dying worker drops the connections queued on its own socket); ``EPOLLEXCLUSIVE``
 (wakes one waiter instead of all, but tends to be the same one, which concentrates connections
 rather than spreading them).
 
