@@ -90,7 +90,11 @@ def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
 
 def _span(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     """The length prefix at ``pos`` → (start, end) of the field's bytes, checked against ``end``."""
-    length, pos = _varint(buf, pos, end)
+    if pos < end and buf[pos] < 0x80:  # one-byte length: most fields of small messages
+        length = buf[pos]
+        pos += 1
+    else:
+        length, pos = _varint(buf, pos, end)
     stop = pos + length
     if stop > end:
         raise _Unusual
