@@ -404,6 +404,28 @@ def test_predict_raw_gets_the_parsed_message():
     assert type(user.got[0]) is pb.SeldonMessage
 
 
+class LegacyUser:
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+
+    def predict(self, X, names, meta=None):
+        raise AssertionError("the legacy predict_grpc takes precedence")
+
+    def transform_input_grpc(self, msg):
+        self.got.append(msg)
+        return msg
+
+
+def test_legacy_grpc_hook_gets_the_parsed_message():
+    user = LegacyUser()
+    servicer = SeldonServicer(make_dataplane(user))
+    handle = servicer._rpc("/seldon.protos.Transformer/TransformInput", servicer._body("TransformInput"))
+    data = HAND_CASES["ndarray"]
+    assert wire_mod.scan_request(data) is not None
+    assert handle(DESERIALIZE(data), _Ctx()) == pb.SeldonMessage.FromString(data).SerializeToString()
+    assert type(user.got[0]) is pb.SeldonMessage
+
+
 # ------------------------------------------------------------------ responses
 
 
