@@ -67,9 +67,19 @@ def default_names(n: int) -> tuple[str, ...]:
     return tuple(f"t:{i}" for i in range(n))
 
 
+_NUMERIC: dict[np.dtype, bool] = {}
+
+
 def is_numeric(arr: np.ndarray) -> bool:
-    """Numbers in the numpy sense (bool and strings are not)."""
-    return np.issubdtype(arr.dtype, np.number)
+    """Numbers in the numpy sense (bool and strings are not); the answer per dtype is kept, as
+    ``np.issubdtype`` costs a few microseconds on every request."""
+    dtype = arr.dtype
+    known = _NUMERIC.get(dtype)
+    if known is None:
+        known = bool(np.issubdtype(dtype, np.number))
+        if len(_NUMERIC) < 256:  # structured/string dtypes of many sizes must not grow it forever
+            _NUMERIC[dtype] = known
+    return known
 
 
 def unwrap(result: Any) -> tuple[Any, dict[str, Any] | None, list[dict[str, Any]] | None]:

@@ -69,3 +69,12 @@ def test_jsonutil_strict_output_lenient_input():
         jsonutil.loads(b"{x")
     with pytest.raises(TypeError):
         jsonutil.dumps({"x": object()})
+
+
+@pytest.mark.parametrize("dtype", ["i1", "u8", "f2", "f4", "f8", "c16", "m8[s]", "M8[s]", "?", "U3", "S2", "O", "V4"])
+def test_is_numeric_cached_answer_matches_numpy(dtype):
+    from seldon_py.payload import is_numeric
+
+    arr = np.zeros(2, dtype=dtype)
+    for _ in range(2):  # the second call answers from the per-dtype cache
+        assert is_numeric(arr) == bool(np.issubdtype(arr.dtype, np.number))
