@@ -93,7 +93,7 @@ class ServiceMetrics:
             self._claims.claim("counter", family, feedback_labels, family)
         fb_values = {**self.labels, "method": "feedback"}
         feedback = Counter(names.FEEDBACK, "Feedback requests received", feedback_labels, registry=None)
-        reward = Counter(names.FEEDBACK_REWARD, "Sum of the non-negative rewards received",
+        reward = Counter(names.FEEDBACK_REWARD, "Sum of the rewards received (negative ones included)",
                          feedback_labels, registry=None)
         # a user COUNTER of the same name and labels shares these (as in Seldon Core)
         self._families[names.FEEDBACK] = _Family("COUNTER", feedback_labels, feedback)
@@ -158,19 +158,23 @@ class ServiceMetrics:
             return fam
 
     def feedback(self, reward: float) -> None:
-        """Count a feedback; add its reward to the reward counter (a counter cannot go down)."""
+        """Count a feedback and add its reward, negative ones included, so that
+        ``reward_total / feedback_total`` is the mean reward (Seldon Core's metric is a counter too;
+        prometheus_client's ``Counter.inc`` refuses negative amounts, so the value is added to the
+        counter's stored value directly). A reward that is not a finite number is not added
+        (it would poison the sum for the life of the service); the feedback is still counted."""
         self._feedback.inc()
         try:
             reward = float(reward)
         except (TypeError, ValueError):
-            return
-        if reward >= 0 and math.isfinite(reward):
+            reward = math.nan
+        if math.isfinite(reward):
             if reward:
-                self._reward.inc(reward)
+                self._reward._value.inc(reward)  # noqa: SLF001 - see the docstring
         elif not self._warned_reward:
             self._warned_reward = True
-            logger.warning("feedback reward %r not added to %s_total: only finite rewards >= 0 "
-                           "can be counted (the feedback itself is counted)", reward, names.FEEDBACK_REWARD)
+            logger.warning("feedback reward %r not added to %s_total: it is not a finite number "
+                           "(the feedback itself is counted)", reward, names.FEEDBACK_REWARD)
 
     # ------------------------------------------------------------------ request metrics
     def _init_request_metrics(self) -> None:
