@@ -2,10 +2,12 @@
 
 Wire format (what Seldon Core clients see): compact, keys sorted at every level, non-ASCII
 escaped as ``\\uXXXX``, a trailing newline. numpy arrays and scalars are serialised natively
-(no ``tolist()`` round trip for numeric arrays). Output is strict JSON: NaN and ±Infinity are
-written as ``null`` (the reference writes bare ``NaN``/``Infinity`` tokens, which strict parsers
-reject). Input is lenient where Python clients are: ``NaN``/``Infinity`` literals, which Python's
-``json.dumps`` emits by default, are accepted.
+(no ``tolist()`` round trip for numeric arrays). NaN and ±Infinity round-trip as the reference
+and Python's ``json`` write them: bare ``NaN``/``Infinity``/``-Infinity`` tokens (not strict JSON,
+but never a silent change of value: orjson would write ``null``, so an output that holds a
+non-finite float is written by the standard library instead). Input is lenient where Python
+clients are: ``NaN``/``Infinity`` literals, which Python's ``json.dumps`` emits by default, are
+accepted.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ def _escape_char(match: re.Match[str]) -> str:
 
 
 def _default(obj: Any) -> Any:
-    """Fallback for values orjson does not serialise natively."""
+    """Fallback for values orjson does not serialise natively (and for the standard library)."""
+    if isinstance(obj, Fragment):  # pre-encoded JSON (names lists): the stdlib needs the value
+        return orjson.loads(orjson.dumps(obj))
     if isinstance(obj, np.ndarray):  # non-contiguous, unusual dtype, or 0-d
         return obj.tolist()
     if isinstance(obj, np.generic):
@@ -45,17 +49,35 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
-def _strict(obj: Any) -> Any:
-    """Replace non-finite floats by None, recursively (slow path only)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
-    if isinstance(obj, (np.ndarray, np.generic)):
-        return _strict(obj.tolist())
-    return obj
+def _has_non_finite(obj: Any) -> bool:
+    """Whether ``obj`` holds a NaN or an infinity anywhere (iterative: no recursion limit)."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        cls = type(item)
+        if cls is float or isinstance(item, np.floating):
+            if not math.isfinite(item):
+                return True
+        elif cls is dict:
+            stack.extend(item.values())
+        elif cls is list or cls is tuple:
+            stack.extend(item)
+        elif cls is np.ndarray:
+            if item.dtype.kind in "fc":
+                if not np.isfinite(item).all():
+                    return True
+            elif item.dtype.kind == "O":
+                stack.extend(item.ravel().tolist())
+        elif isinstance(item, float):  # float subclasses
+            if not math.isfinite(item):
+                return True
+    return False
+
+
+def _stdlib_dumps(obj: Any) -> bytes:
+    """The standard library's encoding in the same wire form (NaN/Infinity tokens, big ints)."""
+    text = json.dumps(obj, default=_default, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return text.encode("ascii") + b"\n"
 
 
 def dumps(obj: Any) -> bytes:
@@ -67,10 +89,9 @@ def dumps(obj: Any) -> bytes:
         if isinstance(cause, TypeError) and "not JSON serializable" in str(cause):
             raise cause from None
         # Integers beyond 64 bits and similar: the stdlib handles them.
-        text = json.dumps(
-            _strict(obj), default=_default, sort_keys=True, separators=(",", ":"), allow_nan=False
-        )
-        return text.encode("ascii") + b"\n"
+        return _stdlib_dumps(obj)
+    if b"null" in out and _has_non_finite(obj):  # orjson wrote NaN/Infinity as null
+        return _stdlib_dumps(obj)
     if (len(out) >= _PROVE_ASCII_FROM and _ascii_only(obj)) or (out.isascii() and b"\x7f" not in out):
         return out
     return _NON_ASCII.sub(_escape_char, out.decode("utf-8")).encode("ascii")

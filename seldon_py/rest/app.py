@@ -39,6 +39,9 @@ from ..payload import Response as SeldonResponseMsg
 logger = logging.getLogger(__name__)
 
 JSON_MIMETYPE = "application/json"
+#: CORS preflight answer: the seven methods the reference lists (flask-cors's default), whatever
+#: the path allows (the preflight only says what a cross-origin caller may try; 405 still applies)
+CORS_ALLOW_METHODS = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
 
 #: Flask route rules: (paths, methods, view name)
 PREDICT_PATHS = ("/predict", "/api/v1.0/predictions", "/api/v0.1/predictions")
@@ -276,7 +279,10 @@ class JsonFastPath:
         n = self._takes(environ) if endpoint is not None else 0
         if not n:
             return self.flask_wsgi_app(environ, start_response)
-        body = environ["wsgi.input"].read(n)
+        try:
+            body = environ["wsgi.input"].read(n)
+        except OSError:  # the client went away, or stalled past the worker's read timeout
+            body = b""
         try:
             if len(body) != n:
                 raise ClientDisconnected()
@@ -402,7 +408,7 @@ def create_app(
         if vary:
             headers.add("Vary", "Origin")
         if request.method == "OPTIONS":
-            headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS, POST"
+            headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
             wanted = request.headers.get("Access-Control-Request-Headers")
             if wanted:
                 headers["Access-Control-Allow-Headers"] = wanted
