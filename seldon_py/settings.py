@@ -21,7 +21,9 @@ LEGACY_API_TYPES = ("REST", "GRPC", "FBS")
 
 DEFAULT_TIMEOUT_S = 60
 DEFAULT_GRACEFUL_TIMEOUT_S = 30
-DEFAULT_MAX_PAYLOAD_BYTES = 100 * 1024 * 1024
+#: 16 MiB: a JSON request of this size can take a REST worker to ~1 GB at worst (measured: the
+#: worst body shapes need ~60x their size while parsed and answered; docs/drafts/hardening.md)
+DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 ANNOTATIONS_PATH = "/etc/podinfo/annotations"
 
 _TRUE = {"1", "true", "t", "yes", "y", "on"}

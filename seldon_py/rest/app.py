@@ -18,7 +18,7 @@ import time
 from importlib import resources
 from typing import Any, Callable, NamedTuple
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from .. import json_codec, jsonutil
@@ -99,10 +99,24 @@ def read_message(passthrough: bool = False) -> Any:
             "Content-Type is application/x-www-form-urlencoded but there is no json= field "
             "(with curl -d, add -H 'Content-Type: application/json')"
         )
-    body = request.get_data(cache=False)
+    body = _request_body()
     if passthrough:
         return body
     return body_message(body, ct)
+
+
+def _request_body() -> bytes:
+    """The request body; a chunked one is read only up to the payload limit (413 past it, the
+    rest is never read: werkzeug's own limit would hand the first ``limit`` bytes on silently)."""
+    environ = request.environ
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and not environ.get("CONTENT_LENGTH") and "wsgi.input_terminated" in environ:
+        body = environ["wsgi.input"].read(limit + 1)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes"
+                                  " (set --max-payload-size / SELDON_MAX_PAYLOAD_SIZE)")
+        return bytes(body)
+    return request.get_data(cache=False)
 
 
 def body_message(body: bytes, ct: str) -> Any:
@@ -281,7 +295,11 @@ class JsonFastPath:
             return self.flask_wsgi_app(environ, start_response)
         try:
             body = environ["wsgi.input"].read(n)
-        except OSError:  # the client went away, or stalled past the worker's read timeout
+        except TimeoutError:  # stalled past the worker's read timeout
+            environ[HANDED_OVER] = SeldonMicroserviceException(
+                "the request body stopped arriving (read timed out)", status_code=408)
+            return self.flask_wsgi_app(environ, start_response)
+        except OSError:  # the client went away
             body = b""
         try:
             if len(body) != n:

@@ -308,6 +308,11 @@ class ServingWorker(BalancedThreadWorker):
         self._reading: deque[_Reading] = deque()
         self._lingering: deque[_Lingering] = deque()
 
+    # ------------------------------------------------------------ the WSGI app
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi = _chunked_errors_are_client_errors(self.wsgi)
+
     # ------------------------------------------------------------ accepting and reading
     def accept(self, listener: Any) -> None:
         try:
@@ -547,6 +552,59 @@ class ServingWorker(BalancedThreadWorker):
             util.write_nonblock(client, error_response_bytes(status, phrase, message, reason))
         except Exception:  # noqa: BLE001 - the client is gone
             self.log.debug("Failed to send error message.")
+
+
+def body_timeout() -> Exception:
+    """The error for a request body that stopped arriving (408, JSON like every other)."""
+    from ..errors import SeldonMicroserviceException
+
+    return SeldonMicroserviceException(
+        f"the request body stopped arriving (nothing for {BODY_READ_TIMEOUT_S:g} s)", status_code=408)
+
+
+def _chunked_errors_are_client_errors(app: Any) -> Any:
+    """The WSGI app, where a malformed chunked body (found while the app reads it) is answered
+    400 like any other malformed request, not 500."""
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        if "HTTP_TRANSFER_ENCODING" in environ:
+            environ["wsgi.input"] = _ChunkedInput(environ["wsgi.input"])
+        return app(environ, start_response)
+
+    return wsgi
+
+
+class _ChunkedInput:
+    """``wsgi.input`` of a chunked request: gunicorn's parse errors become a 400."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def _call(self, name: str, *args: Any) -> Any:
+        from gunicorn.http.errors import ParseException
+
+        from ..errors import BadRequest
+
+        try:
+            return getattr(self._raw, name)(*args)
+        except ParseException as exc:
+            raise BadRequest(f"malformed chunked request body: {type(exc).__name__}: {exc}") from None
+        except TimeoutError:
+            raise body_timeout() from None
+
+    def read(self, *args: Any) -> Any:
+        return self._call("read", *args)
+
+    def readline(self, *args: Any) -> Any:
+        return self._call("readline", *args)
+
+    def readlines(self, *args: Any) -> Any:
+        return self._call("readlines", *args)
+
+    def __iter__(self) -> Any:
+        return iter(self.readline, b"")
 
 
 class _Refused(Exception):
