@@ -156,13 +156,47 @@ def _ascii_only(obj: Any) -> bool:
     return True
 
 
+#: the deepest nesting of arrays and objects accepted anywhere in a request's JSON (body, form
+#: or query ``json=``): deeper → 400. Far beyond any real message (an ``ndarray`` has at most 64
+#: dimensions), and low enough that everything downstream (numpy, orjson's encoder, which stops
+#: at 254, Python's recursion limit) handles what passes.
+MAX_DEPTH = 100
+
+#: a JSON string (valid JSON only: every string is closed, so this is one linear pass)
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+#: every byte but the four brackets (deleted before counting depth)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def nesting_depth(data: bytes | str, at_least: int = MAX_DEPTH) -> int:
+    """How deep arrays and objects nest in the (valid) JSON text ``data``; exact when it is more
+    than ``at_least``, else some number <= ``at_least`` (cheap: counting brackets shows it)."""
+    if data.count("[" if isinstance(data, str) else b"[") + \
+            data.count("{" if isinstance(data, str) else b"{") <= at_least:
+        return 0
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if b'"' in raw:
+        raw = _JSON_STRING.sub(b"", raw)
+    brackets = np.frombuffer(raw.translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    step = 1 - 2 * ((brackets == ord("]")) | (brackets == ord("}"))).astype(np.int8)
+    return int(np.cumsum(step, dtype=np.int32).max(initial=0))
+
+
 def loads(data: bytes | str) -> Any:
-    """Parse JSON; raises ``ValueError`` with the parser's message on malformed input."""
+    """Parse JSON; raises ``ValueError`` with the parser's message on malformed input, and for
+    arrays and objects nested deeper than :data:`MAX_DEPTH`."""
     try:
-        return orjson.loads(data)
+        obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise ValueError(f"arrays and objects nested deeper than {MAX_DEPTH} levels") from None
         # Python clients send NaN/Infinity literals and >64-bit integers; accept those.
         try:
-            return json.loads(data)
+            obj = json.loads(data)
+        except RecursionError:
+            raise ValueError(f"arrays and objects nested deeper than {MAX_DEPTH} levels") from None
         except (ValueError, TypeError):
             raise ValueError(str(exc)) from None
+    if nesting_depth(data) > MAX_DEPTH:
+        raise ValueError(f"arrays and objects nested deeper than {MAX_DEPTH} levels")
+    return obj

@@ -16,7 +16,7 @@ import numpy as np
 
 from ...util import jsonutil
 from ...errors import BadRequest
-from .payload import DATA_EMPTY, Payload, Response, default_names
+from .payload import DATA_EMPTY, Payload, Response, brief, check_shape, default_names
 
 #: the JSON codec passes request meta to the user as it came (``None`` when absent)
 TRANSPORT = "rest"
@@ -74,11 +74,12 @@ def decode_tensor(tensor: Any) -> np.ndarray:
     ):
         raise BadRequest(
             "data.tensor.shape must be a list of non-negative integers (one may be -1), got "
-            + repr(shape)
+            + brief(shape)
         )
     values = tensor.get("values", [])
     if not isinstance(values, list):
         raise BadRequest("data.tensor.values must be a list of numbers")
+    check_shape(shape, len(values), "data.tensor.shape")
     arr = _flat_numbers(values) if len(values) >= _FLAT_NUMBERS_FROM else None
     if arr is None:
         try:
@@ -93,8 +94,8 @@ def decode_tensor(tensor: Any) -> np.ndarray:
         return arr.reshape(shape)
     except ValueError:
         raise BadRequest(
-            f"data.tensor: {arr.size} values do not fit shape {shape}"
-            f" (cannot reshape array of size {arr.size} into shape {tuple(shape)})"
+            f"data.tensor: {arr.size} values do not fit shape {brief(shape)}"
+            f" (cannot reshape array of size {arr.size} into shape {brief(tuple(shape))})"
         ) from None
 
 
@@ -149,7 +150,7 @@ def decode_message(msg: Any) -> Payload:
             return Payload("strData", value, [], _request_meta(msg))
         if "binData" in msg:
             return Payload("binData", decode_bin(msg["binData"]), [], _request_meta(msg))
-    raise BadRequest(f"Invalid request data type: {msg}")
+    raise BadRequest(f"Invalid request data type: {brief(msg)}")
 
 
 def decode_message_list(body: Any) -> list[Any]:
@@ -159,7 +160,7 @@ def decode_message_list(body: Any) -> list[Any]:
     elif isinstance(body, list):
         msgs = body
     else:
-        raise BadRequest(f"Invalid request data type: {body}")
+        raise BadRequest(f"Invalid request data type: {brief(body)}")
     if not msgs:
         raise BadRequest("aggregate needs at least one message")
     return msgs

@@ -15,7 +15,7 @@ from google.protobuf import json_format
 
 from .handler import FeedbackPayload
 from ...errors import BadRequest
-from .payload import DATA_EMPTY, Payload, Response, default_names
+from .payload import DATA_EMPTY, Payload, Response, brief, check_shape, default_names
 from ...proto import prediction_pb2 as pb
 
 TRANSPORT = "grpc"
@@ -46,46 +46,72 @@ def _write_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _tensor_from_wire(buf: bytes, pos: int, end: int, strict: bool = True) -> np.ndarray | None:
-    """The Tensor message serialised in ``buf[pos:end]`` → float64 array of its shape.
+def _tensor_from_wire(buf: bytes, pos: int, end: int) -> np.ndarray | None:
+    """The Tensor message serialised in ``buf[pos:end]`` (bytes protobuf has parsed) → float64
+    array of its shape, or None when the layout is not the usual one (unpacked or repeated
+    fields, groups); the caller then decodes the parsed message. Unknown fields (valid proto3,
+    any wire type but groups) are skipped, as protobuf does.
 
-    Expects packed repeated fields (what protobuf writes); anything else raises BadRequest when
-    ``strict`` or returns None (the caller then decodes the parsed message instead)."""
+    Raises BadRequest for a shape that does not fit the values, checked (:func:`check_shape`)
+    before anything of that shape exists."""
     shape: list[int] = []
     values: np.ndarray | None = None
     while pos < end:
         key, pos = _read_varint(buf, pos)
         field, wire = key >> 3, key & 7
-        if wire != 2 or (field == 2 and values is not None):
-            if strict:
-                raise BadRequest("malformed Tensor message")
+        if field in (1, 2):
+            if wire != 2 or (field == 2 and values is not None) or (field == 1 and shape):
+                return None
+            length, pos = _read_varint(buf, pos)
+            chunk_end = pos + length
+            if field == 1:
+                while pos < chunk_end:
+                    dim, pos = _read_varint(buf, pos)
+                    if dim >= 1 << 31:
+                        raise BadRequest("data.tensor.shape must be non-negative")
+                    shape.append(dim)
+            else:
+                values = np.frombuffer(buf, dtype=_F64, count=length // 8, offset=pos)
+            pos = chunk_end
+        elif wire == 0:
+            pos = _read_varint(buf, pos)[1]
+        elif wire == 1:
+            pos += 8
+        elif wire == 2:
+            length, pos = _read_varint(buf, pos)
+            pos += length
+        elif wire == 5:
+            pos += 4
+        else:
             return None
-        length, pos = _read_varint(buf, pos)
-        chunk_end = pos + length
-        if field == 1:
-            while pos < chunk_end:
-                dim, pos = _read_varint(buf, pos)
-                if dim >= 1 << 31:
-                    raise BadRequest("data.tensor.shape must be non-negative")
-                shape.append(dim)
-        elif field == 2:
-            values = np.frombuffer(buf, dtype=_F64, count=length // 8, offset=pos)
-        pos = chunk_end
     if values is None:
         values = np.empty(0, dtype=np.float64)
+    return _shaped(values, shape)
+
+
+def _shaped(values: np.ndarray, shape: list[int]) -> np.ndarray:
+    check_shape(shape, values.size, "data.tensor.shape")
     try:
         return values.astype(np.float64).reshape(shape)  # copy: writable, native order
     except ValueError:
         raise BadRequest(
-            f"data.tensor: {values.size} values do not fit shape {shape}"
-            f" (cannot reshape array of size {values.size} into shape {tuple(shape)})"
+            f"data.tensor: {values.size} values do not fit shape {brief(shape)}"
+            f" (cannot reshape array of size {values.size} into shape {brief(tuple(shape))})"
         ) from None
 
 
 def tensor_to_array(tensor: pb.Tensor) -> np.ndarray:
-    """A Tensor message → float64 array of its shape, read from the packed wire bytes."""
+    """A Tensor message → float64 array of its shape, read from the packed wire bytes (or from
+    the message's fields when they are laid out unusually)."""
     buf = tensor.SerializeToString()
-    return _tensor_from_wire(buf, 0, len(buf))  # type: ignore[return-value]
+    arr = _tensor_from_wire(buf, 0, len(buf))
+    if arr is not None:
+        return arr
+    shape = list(tensor.shape)
+    if any(dim < 0 or dim >= 1 << 31 for dim in shape):
+        raise BadRequest("data.tensor.shape must be non-negative")
+    check_shape(shape, len(tensor.values), "data.tensor.shape")
+    return _shaped(np.array(tensor.values, dtype=np.float64), shape)
 
 
 _MAX_SCANNED_FIELDS = 64
@@ -121,7 +147,7 @@ def _single_submessage(buf: bytes, pos: int, end: int, field: int) -> tuple[int,
 def tensor_from_span(wire: bytes, start: int, end: int) -> np.ndarray | None:
     """The Tensor message in ``wire[start:end]`` (packed fields) → float64 array; None if it
     is not laid out as protobuf writes it."""
-    return _tensor_from_wire(wire, start, end, strict=False)
+    return _tensor_from_wire(wire, start, end)
 
 
 def tensor_from_message_wire(wire: bytes) -> np.ndarray | None:
@@ -133,7 +159,7 @@ def tensor_from_message_wire(wire: bytes) -> np.ndarray | None:
     span = _single_submessage(wire, span[0], span[1], 2)  # DefaultData.tensor
     if span is None:
         return None
-    return _tensor_from_wire(wire, span[0], span[1], strict=False)
+    return _tensor_from_wire(wire, span[0], span[1])
 
 
 def _tensor_parts(arr: np.ndarray) -> tuple[list[Any], int]:
