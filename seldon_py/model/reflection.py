@@ -101,6 +101,20 @@ def aggregate_caller(fn: Callable[..., Any]) -> Caller:
     return lambda Xs, names, metas: fn(Xs, names)
 
 
+#: the transports whose deprecated ``<hook>_<transport>`` methods are still honoured
+LEGACY_TRANSPORTS = ("rest", "grpc")
+
+
+@dataclass(frozen=True, slots=True)
+class RawHook:
+    """A method that takes the whole request message: ``<hook>_raw``, or a deprecated
+    ``<hook>_rest``/``<hook>_grpc`` (``legacy``: its result is sent as it is, its metrics are not
+    recorded, and ``SeldonNotImplementedError`` is not a fallback, as Seldon Core 1.x does)."""
+
+    fn: Caller
+    legacy: bool = False
+
+
 @dataclass
 class Dispatch:
     """What the user object provides, and how to call it. Built by :func:`reflect`."""
@@ -109,6 +123,9 @@ class Dispatch:
     data: dict[str, Caller] = field(default_factory=dict)  # predict/transform_*/route
     raw: dict[str, Caller] = field(default_factory=dict)  # <hook> -> its *_raw method
     legacy: dict[tuple[str, str], Caller] = field(default_factory=dict)  # (hook, transport)
+    #: transport → hook → the method that gets the whole message there (legacy ones first);
+    #: resolved here, once, so no caller looks methods up by transport name per request
+    raw_hooks: dict[str, dict[str, RawHook]] = field(default_factory=dict)
     aggregate: Caller | None = None
     send_feedback: Caller | None = None
     tags: Caller | None = None
@@ -142,6 +159,10 @@ class Dispatch:
         )
         return ", ".join(found) or "nothing"
 
+    def raw_table(self, transport: str) -> dict[str, RawHook]:
+        """hook → :class:`RawHook` for a serving process of ``transport`` ("rest" or "grpc")."""
+        return self.raw_hooks.get(transport, {})
+
 
 def reflect(obj: Any) -> Dispatch:
     """Inspect ``obj`` once and return its dispatch table."""
@@ -154,13 +175,17 @@ def reflect(obj: Any) -> Dispatch:
         fn = _implemented(obj, f"{hook}_raw")
         if fn is not None:
             d.raw[hook] = fn
-        for transport in ("rest", "grpc"):
+        for transport in LEGACY_TRANSPORTS:
             legacy = getattr(obj, f"{hook}_{transport}", None)
             if callable(legacy):
                 logger.warning(
                     "%s_%s is deprecated: implement %s_raw instead", hook, transport, hook
                 )
                 d.legacy[(hook, transport)] = legacy
+    for transport in LEGACY_TRANSPORTS:
+        table = {hook: RawHook(fn) for hook, fn in d.raw.items()}
+        table.update({hook: RawHook(fn, legacy=True) for (hook, t), fn in d.legacy.items() if t == transport})
+        d.raw_hooks[transport] = table
     agg = _implemented(obj, "aggregate")
     d.aggregate = aggregate_caller(agg) if agg else None
     fb = _implemented(obj, "send_feedback")

@@ -13,12 +13,9 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
-from .handler import FeedbackPayload
 from ...errors import BadRequest
-from .payload import DATA_EMPTY, Payload, Response, default_names
 from ...proto import prediction_pb2 as pb
-
-TRANSPORT = "grpc"
+from .payload import DATA_EMPTY, FeedbackPayload, Payload, Response, default_names
 
 _F64 = np.dtype("<f8")
 
@@ -233,6 +230,17 @@ def decode_feedback(fb: pb.Feedback) -> FeedbackPayload:
         truth=truth,
         routing_table=dict(fb.response.meta.routing),
     )
+
+
+def feedback_from_json(body: Any) -> pb.Feedback:
+    """A Feedback in its JSON form → the protobuf message (what a ``send_feedback_raw`` gets over
+    REST, as in Seldon Core)."""
+    fb = pb.Feedback()
+    try:
+        json_format.ParseDict(body, fb)
+    except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
+        raise BadRequest(f"Invalid JSON: {exc}") from None
+    return fb
 
 
 def raw_metrics(result: Any) -> Any:

@@ -26,8 +26,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ...protocol.seldon.handler import DataPlane
-from ...runtime.runtime import RequestObserver
+from ...protocol.seldon.handler import SeldonHandler
+from ...runtime.runtime import RequestObserver, start_loading
 from ...settings import Settings
 from .servicer import SERVICE_NAMES, SeldonServicer
 
@@ -111,7 +111,7 @@ class GrpcServer:
 
 
 def create_grpc_server(
-    dataplane: DataPlane,
+    dataplane: SeldonHandler,
     *,
     host: str = "0.0.0.0",
     port: int = 5000,
@@ -145,7 +145,7 @@ def create_grpc_server(
 
 
 def serve(
-    dataplane: DataPlane,
+    dataplane: SeldonHandler,
     settings: Settings,
     observer: RequestObserver | None = None,
     on_started: Callable[[GrpcServer], None] | None = None,
@@ -155,8 +155,6 @@ def serve(
     Must run in the main thread (it installs the signal handlers). ``load()`` runs in the
     background; health turns SERVING when it has finished, unless a stop came first.
     """
-    from ..rest.server import start_loading
-
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -178,10 +176,10 @@ def serve(
                 bind_address(settings.host, srv.port), settings.grpc_threads)
     if on_started is not None:
         on_started(srv)
-    start_loading(dataplane, "gRPC server")
+    start_loading(dataplane.runtime, "gRPC server")
 
     while not stop.is_set():
-        if dataplane.ready.wait(0.05):
+        if dataplane.runtime.ready.wait(0.05):
             if not stop.is_set():
                 srv.set_serving()
             break
@@ -192,7 +190,7 @@ def serve(
     logger.info("gRPC server (pid %d) stopped", os.getpid())
 
 
-def run_grpc(settings: Settings, dataplane_factory: Callable[[], DataPlane],
+def run_grpc(settings: Settings, dataplane_factory: Callable[[], SeldonHandler],
              observer_factory: Callable[[], RequestObserver] | None = None) -> None:
     """Entry point of a gRPC worker process (forked by the supervisor)."""
     tune_malloc()

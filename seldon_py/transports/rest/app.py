@@ -1,4 +1,4 @@
-"""The REST adapter: a Flask app factory over :class:`~seldon_py.protocol.seldon.handler.DataPlane`.
+"""The REST adapter: a Flask app factory over :class:`~seldon_py.protocol.seldon.handler.SeldonHandler`.
 
 Views only read the request, call the data plane and encode. Every error leaves through one
 handler as the Seldon error body ``{"status": {"code": -1, "info", "reason", "status": 1}}`` with a
@@ -23,7 +23,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from ...protocol.seldon import json_codec
 from ...util import jsonutil
-from ...protocol.seldon.handler import DataPlane
+from ...protocol.seldon.handler import SeldonHandler
 from ...runtime.runtime import RequestObserver
 from ...errors import (
     BadRequest,
@@ -310,7 +310,7 @@ def _only_own_hooks(app: Flask, *own: Callable[..., Any]) -> bool:
 
 
 def create_app(
-    dataplane: DataPlane,
+    dataplane: SeldonHandler,
     *,
     max_payload_bytes: int | None = None,
     payload_passthrough: bool = False,
@@ -341,19 +341,16 @@ def create_app(
         message_endpoints.update(dict.fromkeys(paths, endpoint))
 
     def send_feedback() -> Response:
-        from google.protobuf import json_format
-
         from ...protocol.seldon import proto_codec
 
         body = read_message()
-        fb = proto_codec.pb.Feedback()
-        try:
-            json_format.ParseDict(body, fb)
-        except (json_format.ParseError, TypeError, ValueError) as exc:
-            raise BadRequest(f"Invalid JSON: {exc}") from None
-        result = dataplane.send_feedback(fb, proto_codec.decode_feedback(fb), codec)
+        fb = json_codec.decode_feedback(body)
+        # a send_feedback_raw gets the Feedback message as Seldon Core hands it over: protobuf
+        raw = proto_codec.feedback_from_json(body) if dataplane.takes_message("send_feedback") else body
+        result = dataplane.send_feedback(raw, fb, codec)
         if isinstance(result, RawResult):
             return _encode(result)
+        # the reply is protobuf's JSON form of the message, as the reference writes it
         return _json_response(proto_codec.response_to_json_dict(result))
 
     def health_ping() -> Response:
