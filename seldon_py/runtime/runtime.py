@@ -101,7 +101,7 @@ class ModelRuntime:
         if batching is not None and batching[0] > 1 and predict is not None:
             from .batching import Batcher
 
-            self.batcher = Batcher(predict, batching[0], batching[1])
+            self.batcher = Batcher(predict, batching[0], batching[1], by_meta="predict" in dispatch.meta_hooks)
         self.ready = threading.Event()
 
     # ----------------------------------------------------------------- lifecycle
@@ -128,9 +128,13 @@ class ModelRuntime:
         self.recorder.record(tagged, method)
         return tagged
 
-    def collect_metrics(self, returned: list[dict[str, Any]] | None, method: str) -> list[dict[str, Any]]:
+    def collect_metrics(self, returned: list[dict[str, Any]] | None, method: str,
+                        record_returned: bool = True) -> list[dict[str, Any]]:
         """The user's ``metrics()`` plus the metrics one call ``returned``: validated, recorded
-        once, and returned with their method tags."""
+        once, and returned with their method tags.
+
+        ``record_returned`` false: ``returned`` came from a batched call that another request's
+        response records (:class:`~seldon_py.runtime.batching.SharedResponse`); only echo it."""
         collected: list[dict[str, Any]] = []
         fn = self.dispatch.metrics
         if fn is not None:
@@ -141,12 +145,18 @@ class ModelRuntime:
             if user is not None:
                 custom_metrics.validate_metrics(user)
                 collected.extend(user)
+        recorded = len(collected)
         if returned is not None:
             custom_metrics.validate_metrics(returned)
             collected.extend(returned)
+            if record_returned:
+                recorded = len(collected)
         if not collected:
             return collected
-        return self.record_metrics(collected, method)
+        tagged = custom_metrics.with_method_tag(collected, method)
+        if recorded:
+            self.recorder.record(tagged[:recorded], method)
+        return tagged
 
     def user_tags(self) -> dict[str, Any] | None:
         """What the user's ``tags()`` returns (None when it has none)."""

@@ -23,6 +23,7 @@ from ...errors import (
     MethodNotDefined,
     SeldonNotImplementedError,
 )
+from ...runtime.batching import SharedResponse
 from ...runtime.runtime import MetricsRecorder, ModelRuntime
 from .payload import DATA_KINDS, FeedbackPayload, Payload, RawResult, Response, build_response, unwrap
 
@@ -212,7 +213,8 @@ class SeldonHandler:
         if result is _MISSING:
             result = [] if hook == "predict" else payload.value
         data, rt_tags, rt_metrics = unwrap(result)
-        metrics = self.runtime.collect_metrics(rt_metrics, METHOD_LABELS[hook])
+        metrics = self.runtime.collect_metrics(rt_metrics, METHOD_LABELS[hook],
+                                               record_returned=not isinstance(result, SharedResponse))
         meta = self._meta([payload.meta], rt_tags, metrics, echo=True)
         return build_response(data, payload.kind, self._dispatch.class_names, meta)
 
