@@ -25,6 +25,7 @@ from ...errors import (
 )
 from ...runtime.batching import SharedResponse
 from ...runtime.runtime import MetricsRecorder, ModelRuntime
+from .meta import merge_meta
 from .payload import DATA_KINDS, FeedbackPayload, Payload, RawResult, Response, build_response, unwrap
 
 if TYPE_CHECKING:
@@ -129,50 +130,16 @@ class SeldonHandler:
         metrics: list[dict[str, Any]],
         echo: bool,
     ) -> dict[str, Any]:
-        """Rebuild response meta (spec §5.5): puid, tags, metrics, requestPath; routing dropped."""
-        out: dict[str, Any] = {}
-        first = request_metas[0] if request_metas else None
-        if first:
-            puid = first.get("puid")
-            if puid:
-                out["puid"] = puid
-        tags: dict[str, Any] = {}
-        echoed: list[Any] = []
-        verbatim: Any = None
-        path = dict(self._request_path)
-        if echo:
-            for m in request_metas:
-                if not m:
-                    continue
-                t = m.get("tags")
-                if isinstance(t, dict):
-                    tags.update(t)
-                em = m.get("metrics")
-                if isinstance(em, list):
-                    echoed.extend(em)
-                elif em is not None:
-                    verbatim = em  # not a list: echoed as it came, as the reference does
-                rp = m.get("requestPath")
-                if isinstance(rp, dict):
-                    path.update(rp)
-        user_tags = self.runtime.user_tags()
-        if user_tags:
-            tags.update(user_tags)
-        if runtime_tags:
-            if not isinstance(runtime_tags, dict):
-                raise BadRequest("SeldonResponse tags must be a dict")
-            tags.update(runtime_tags)
-        if tags:
-            out["tags"] = tags
-        if self.unit.include_metrics:
-            echoed.extend(metrics)
-        if echoed:
-            out["metrics"] = echoed
-        elif verbatim is not None:
-            out["metrics"] = verbatim
-        if path:
-            out["requestPath"] = path
-        return out
+        """Rebuild response meta (spec §5.5, :func:`~.meta.merge_meta`): the request's puid, tags,
+        metrics and requestPath, the user's ``tags()`` and the call's tags, this call's metrics
+        (unless the unit leaves them out of responses), this node's request path."""
+        return merge_meta(
+            request_metas,
+            echo=echo,
+            extra_tags=(self.runtime.user_tags(), runtime_tags),
+            metrics=metrics if self.unit.include_metrics else (),
+            own_path=self._request_path,
+        )
 
     def _raw(self, hook: str, raw: Any, codec: Codec) -> Any:
         """Call the hook's whole-message method if the class has one; else _MISSING."""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ...util import jsonutil
-from ...errors import BadRequest
+from ...errors import FAILURE, BadRequest, SeldonMicroserviceException
 from .payload import DATA_EMPTY, FeedbackPayload, Payload, Response, default_names
 
 def _request_meta(msg: dict[str, Any]) -> dict[str, Any] | None:
@@ -219,6 +219,66 @@ def encode_response(resp: Response) -> dict[str, Any]:
 
         return {"customData": json_format.MessageToDict(resp.value), "meta": resp.meta}
     return {kind: resp.value, "meta": resp.meta}
+
+
+# ---------------------------------------------------------------- the client's directions
+# A client of another node (the graph executor) encodes requests and decodes responses.
+
+
+def encode_request(payload: Payload) -> dict[str, Any]:
+    """A :class:`Payload` → the SeldonMessage JSON object to send (``meta`` only when it has one).
+
+    The inverse of :func:`decode_message`: data kinds keep their kind, names and values."""
+    kind = payload.kind
+    if kind in ("tensor", "ndarray", "tftensor"):
+        msg: dict[str, Any] = {"data": encode_data(Response(kind, payload.value, payload.names, {}))}
+    elif kind == DATA_EMPTY:
+        msg = {"data": {"names": payload.names}}
+    elif kind == "binData":
+        msg = {"binData": base64.b64encode(payload.value).decode("ascii")}
+    elif kind == "customData":
+        from google.protobuf import json_format
+
+        msg = {"customData": json_format.MessageToDict(payload.value)}
+    elif kind in ("jsonData", "strData"):
+        msg = {kind: payload.value}
+    else:
+        raise BadRequest(f"cannot encode a request of kind {kind!r}")
+    if payload.meta is not None:
+        msg["meta"] = payload.meta
+    return msg
+
+
+def _failure(msg: dict[str, Any], http_status: int) -> SeldonMicroserviceException | None:
+    """The error a Seldon error body (``status.status`` FAILURE) stands for, else None."""
+    status = msg.get("status")
+    if not isinstance(status, dict) or status.get("status") not in (FAILURE, "FAILURE"):
+        return None
+    code = status.get("code")
+    if http_status >= 400:
+        code = http_status
+    elif not isinstance(code, int) or isinstance(code, bool) or not 400 <= code <= 599:
+        code = 500
+    reason = status.get("reason")
+    return SeldonMicroserviceException(str(status.get("info", "")), status_code=code,
+                                       reason=reason if isinstance(reason, str) and reason else None)
+
+
+def decode_response(msg: Any, http_status: int = 200) -> Response:
+    """A SeldonMessage JSON object another node answered → :class:`Response` (the inverse of
+    :func:`encode_response`). A Seldon error body, or an ``http_status`` of 400 or more, raises
+    :class:`~seldon_py.errors.SeldonMicroserviceException` with that status and the body's
+    reason and info."""
+    if isinstance(msg, dict):
+        error = _failure(msg, http_status)
+        if error is not None:
+            raise error
+    if http_status >= 400:
+        raise SeldonMicroserviceException(f"the node answered HTTP {http_status}", status_code=http_status,
+                                          reason="MICROSERVICE_INTERNAL_ERROR" if http_status >= 500 else None)
+    payload = decode_message(msg)
+    kind = "ndarray" if payload.kind == DATA_EMPTY else payload.kind  # data without a kind
+    return Response(kind, payload.value, payload.names, payload.meta or {}, http_status)
 
 
 #: the fields of each message a Feedback holds, as protobuf's JSON mapping names them (a request
