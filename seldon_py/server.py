@@ -102,6 +102,11 @@ class Microservice:
     def prepare(self) -> None:
         """Import and construct the user object, reflect on it, compute metadata (in the parent)."""
         s = self.settings
+        # before anything registers our protos: TensorFlow / seldon_core, if the model uses them,
+        # must register theirs first (see seldon_py.proto._compat)
+        from .proto import preload_foreign_protos
+
+        preload_foreign_protos()
         cls = load_user_class(s.interface_name)
         self.user = instantiate(cls, s.parameters)
         self.dispatch = reflect(self.user)
