@@ -201,7 +201,21 @@ class Microservice:
             payload_passthrough=self.settings.payload_passthrough,
             error_blueprint=self.dispatch.model_error_handler if self.dispatch else None,
             observer=self.make_observer(),
+            blueprints=self.extension_blueprints(),
         )
+
+    def extension_blueprints(self) -> list[Any]:
+        """The user object's ``rest_blueprint()``, if it has one (called in each REST worker)."""
+        fn = self.dispatch.rest_blueprint if self.dispatch else None
+        if fn is None:
+            return []
+        blueprint = fn()
+        return [] if blueprint is None else [blueprint]
+
+    def extension_grpc_handlers(self) -> list[Any]:
+        """The user object's ``grpc_handlers()``, if it has one (called in each gRPC process)."""
+        fn = self.dispatch.grpc_handlers if self.dispatch else None
+        return list(fn() or ()) if fn is not None else []
 
     def children(self) -> list[Child]:
         from .transports.rest.server import run_rest
@@ -241,7 +255,8 @@ class Microservice:
         """Body of a gRPC worker process (its modules were imported before the fork)."""
         from .transports.grpc.server import run_grpc
 
-        run_grpc(self.settings, lambda: self.make_dataplane(self.settings.grpc_threads, "grpc"), self.make_observer)
+        run_grpc(self.settings, lambda: self.make_dataplane(self.settings.grpc_threads, "grpc"), self.make_observer,
+                 self.extension_grpc_handlers)
 
     # ------------------------------------------------------------- running
     def preload(self) -> None:

@@ -144,6 +144,9 @@ class Dispatch:
     load: Caller | None = None
     model_error_handler: Any = None
     custom_service: Caller | None = None
+    #: extension points (see :func:`reflect`): () -> flask.Blueprint, () -> grpc handlers
+    rest_blueprint: Caller | None = None
+    grpc_handlers: Caller | None = None
 
     def describe(self) -> str:
         """One log line saying what was found."""
@@ -172,7 +175,17 @@ class Dispatch:
 
 
 def reflect(obj: Any) -> Dispatch:
-    """Inspect ``obj`` once and return its dispatch table."""
+    """Inspect ``obj`` once and return its dispatch table.
+
+    Besides the Seldon hooks, two extension points let a second protocol or a model convention
+    (a TorchServe handler adapted to an object, say) serve more than the Seldon API without
+    touching the transports:
+
+    * ``rest_blueprint()`` → a :class:`flask.Blueprint`: registered on the REST app of every
+      worker (called once per worker, after fork); its routes must not be Seldon's own.
+    * ``grpc_handlers()`` → an iterable of :class:`grpc.GenericRpcHandler`: added to the gRPC
+      server of every gRPC process (called once per process, after fork).
+    """
     d = Dispatch(obj=obj)
     for hook in DATA_HOOKS:
         fn = _implemented(obj, hook)
@@ -214,4 +227,7 @@ def reflect(obj: Any) -> Dispatch:
         d.model_error_handler = handler
     cs = getattr(obj, "custom_service", None)
     d.custom_service = cs if callable(cs) else None
+    for name in ("rest_blueprint", "grpc_handlers"):
+        fn = getattr(obj, name, None)
+        setattr(d, name, fn if callable(fn) else None)
     return d

@@ -20,6 +20,7 @@ import signal
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any, Callable
 
 import grpc
@@ -118,15 +119,22 @@ def create_grpc_server(
     threads: int = 1,
     max_payload_bytes: int = 100 * 1024 * 1024,
     observer: RequestObserver | None = None,
+    extra_handlers: Iterable[grpc.GenericRpcHandler] = (),
 ) -> GrpcServer:
     """Build a server with every Seldon service, health (NOT_SERVING) and reflection, bound to
-    ``host:port`` (port 0 picks a free one, see ``.port``). Not started."""
+    ``host:port`` (port 0 picks a free one, see ``.port``). Not started.
+
+    ``extra_handlers``: more gRPC services next to Seldon's (the extension point for another
+    protocol or model convention, e.g. a user object's ``grpc_handlers()``)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="seldon-grpc"),
         options=server_options(max_payload_bytes),
     )
     servicer = SeldonServicer(dataplane, observer, max_payload_bytes=max_payload_bytes)
     servicer.register(server)
+    extra = tuple(extra_handlers)
+    if extra:
+        server.add_generic_rpc_handlers(extra)
     health_servicer = HealthServicer()
     for name in HEALTH_SERVICES:
         health_servicer.set(name, NOT_SERVING)
@@ -149,6 +157,7 @@ def serve(
     settings: Settings,
     observer: RequestObserver | None = None,
     on_started: Callable[[GrpcServer], None] | None = None,
+    extra_handlers: Iterable[grpc.GenericRpcHandler] = (),
 ) -> None:
     """Serve gRPC in this process until SIGTERM/SIGINT, then drain and return (blocks).
 
@@ -170,6 +179,7 @@ def serve(
         threads=settings.grpc_threads,
         max_payload_bytes=settings.max_payload_bytes,
         observer=observer,
+        extra_handlers=extra_handlers,
     )
     srv.server.start()
     logger.info("gRPC server (pid %d) listening on %s, %d thread(s)", os.getpid(),
@@ -191,12 +201,14 @@ def serve(
 
 
 def run_grpc(settings: Settings, dataplane_factory: Callable[[], SeldonHandler],
-             observer_factory: Callable[[], RequestObserver] | None = None) -> None:
+             observer_factory: Callable[[], RequestObserver] | None = None,
+             extra_handlers: Callable[[], Iterable[grpc.GenericRpcHandler]] | None = None) -> None:
     """Entry point of a gRPC worker process (forked by the supervisor)."""
     tune_malloc()
     dataplane = dataplane_factory()
     try:
-        serve(dataplane, settings, observer_factory() if observer_factory else None)
+        serve(dataplane, settings, observer_factory() if observer_factory else None,
+              extra_handlers=extra_handlers() if extra_handlers else ())
     except BindError as exc:
         logger.error("%s", exc)
         raise SystemExit(1) from None

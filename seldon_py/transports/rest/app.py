@@ -16,6 +16,7 @@ import io
 import logging
 import time
 from importlib import resources
+from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple
 
 from flask import Flask, Response, request
@@ -316,8 +317,15 @@ def create_app(
     payload_passthrough: bool = False,
     error_blueprint: Any = None,
     observer: RequestObserver | None = None,
+    blueprints: Sequence[Any] = (),
 ) -> Flask:
-    """Build the REST app for one serving process (``observer``: request metrics)."""
+    """Build the REST app for one serving process (``observer``: request metrics).
+
+    ``blueprints``: more Flask blueprints to serve next to the Seldon API (the extension point for
+    another protocol or model convention, e.g. a user object's ``rest_blueprint()``). They get
+    the same error handling, CORS and request metrics; a route that is already one of the Seldon
+    API's is refused (ValueError), so an extension cannot shadow it.
+    """
     app = Flask("seldon_py", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max_payload_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = max_payload_bytes
@@ -459,6 +467,15 @@ def create_app(
 
     if error_blueprint is not None:
         app.register_blueprint(error_blueprint)
+    if blueprints:
+        seldon_rules = {rule.rule for rule in app.url_map.iter_rules()}
+        for blueprint in blueprints:
+            app.register_blueprint(blueprint)
+        prefixes = tuple(f"{blueprint.name}." for blueprint in blueprints)
+        clashes = sorted({rule.rule for rule in app.url_map.iter_rules()
+                          if rule.endpoint.startswith(prefixes) and rule.rule in seldon_rules})
+        if clashes:
+            raise ValueError(f"extension blueprint routes clash with the Seldon API: {', '.join(clashes)}")
     if _only_own_hooks(app, handed_over, cors):
         app.wsgi_app = JsonFastPath(app.wsgi_app, message_endpoints, max_payload_bytes)  # type: ignore[method-assign]
     if observer is not None:
