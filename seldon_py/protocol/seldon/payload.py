@@ -31,6 +31,13 @@ MAX_DIMS = 32
 MAX_DECLARED_ELEMENTS = 65536
 
 
+def _strings(arr: np.ndarray) -> bool:
+    """Whether ``arr`` holds only text or bytes (what a DT_STRING tftensor carries)."""
+    if arr.dtype.kind in "SU":
+        return True
+    return arr.dtype.kind == "O" and all(isinstance(x, (bytes, str)) for x in arr.flat)
+
+
 def brief(obj: Any, limit: int = 200) -> str:
     """``repr(obj)`` for an error message: bounded in length and depth (a client's value may be
     huge or nested thousands deep)."""
@@ -176,6 +183,8 @@ def build_response(
             kind = "ndarray"
         else:
             kind = "tensor"
+    elif request_kind == "tftensor" and _strings(arr):
+        kind = "tftensor"  # DT_STRING round-trips (an ndarray cannot hold bytes on gRPC)
     else:
         kind = "ndarray"
     if kind == "ndarray" and isinstance(result, list):

@@ -593,6 +593,8 @@ class _ChunkedInput:
             raise BadRequest(f"malformed chunked request body: {type(exc).__name__}: {exc}") from None
         except TimeoutError:
             raise body_timeout() from None
+        except OSError as exc:  # gunicorn's NoMoreData: the client stopped mid-body
+            raise BadRequest(f"the chunked request body ended early: {exc}") from None
 
     def read(self, *args: Any) -> Any:
         return self._call("read", *args)
