@@ -30,6 +30,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from ...protocol.seldon.handler import SeldonHandler
 from ...runtime.runtime import RequestObserver, start_loading
 from ...settings import Settings
+from ...util.malloc import limit_arenas
 from .servicer import SERVICE_NAMES, SeldonServicer
 
 logger = logging.getLogger(__name__)
@@ -91,12 +92,15 @@ _M_MMAP_THRESHOLD = -3
 _MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX")
 
 
-def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 128 << 20) -> bool:
+def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 16 << 20) -> bool:
     """Let glibc reuse freed payload-sized buffers instead of returning them to the kernel.
 
     With the defaults, every buffer above ~128 KiB freed by a gRPC thread goes back to the kernel
     (munmap, or madvise on a thread arena) and the next request page-faults it in again: for a
-    100k-double tensor that roughly doubles the server's CPU per call. Skipped if the user set any
+    100k-double tensor that roughly doubles the server's CPU per call. Up to ``trim_threshold``
+    of freed memory is kept per arena (16 MiB: dozens of such buffers; it was 128 MiB, which with
+    one arena per thread let the process keep hundreds of MB after a burst; see
+    :mod:`seldon_py.util.malloc`, which also caps the arenas). Skipped if the user set any
     ``MALLOC_*`` tuning variable or the C library has no ``mallopt``. Returns whether it applied.
     """
     if any(var in os.environ for var in _MALLOC_ENV):
@@ -251,6 +255,7 @@ def run_grpc(settings: Settings, dataplane_factory: Callable[[], SeldonHandler],
              observer_factory: Callable[[], RequestObserver] | None = None,
              extra_handlers: Callable[[], Iterable[grpc.GenericRpcHandler]] | None = None) -> None:
     """Entry point of a gRPC worker process (forked by the supervisor)."""
+    limit_arenas()
     tune_malloc()
     dataplane = dataplane_factory()
     try:

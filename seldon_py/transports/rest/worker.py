@@ -308,6 +308,14 @@ class ServingWorker(BalancedThreadWorker):
         self._reading: deque[_Reading] = deque()
         self._lingering: deque[_Lingering] = deque()
 
+    def init_process(self) -> None:
+        """(In the forked worker, before its threads start) fewer malloc arenas: see
+        :mod:`seldon_py.util.malloc`."""
+        from ...util.malloc import limit_arenas
+
+        limit_arenas()
+        super().init_process()
+
     # ------------------------------------------------------------ the WSGI app
     def load_wsgi(self) -> None:
         super().load_wsgi()
