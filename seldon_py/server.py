@@ -262,12 +262,14 @@ class Microservice:
 
         dataplane = self.make_dataplane()
         start_loading(dataplane, "REST worker")
+        hook = getattr(self.user, "rest_blueprint", None)  # extra routes (e.g. TorchServe's API)
         return create_app(
             dataplane,
             max_payload_bytes=self.settings.max_payload_bytes,
             payload_passthrough=self.settings.payload_passthrough,
             error_blueprint=self.dispatch.model_error_handler if self.dispatch else None,
             observer=self.make_observer(),
+            blueprints=(hook(dataplane),) if callable(hook) else (),
         )
 
     def children(self) -> list[Child]:

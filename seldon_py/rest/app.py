@@ -314,8 +314,10 @@ def create_app(
     payload_passthrough: bool = False,
     error_blueprint: Any = None,
     observer: RequestObserver | None = None,
+    blueprints: tuple[Any, ...] = (),
 ) -> Flask:
-    """Build the REST app for one serving process (``observer``: request metrics)."""
+    """Build the REST app for one serving process (``observer``: request metrics; ``blueprints``:
+    extra routes of the user object, e.g. TorchServe's inference API)."""
     app = Flask("seldon_py", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max_payload_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = max_payload_bytes
@@ -460,6 +462,8 @@ def create_app(
 
     if error_blueprint is not None:
         app.register_blueprint(error_blueprint)
+    for extra in blueprints:
+        app.register_blueprint(extra)
     if _only_own_hooks(app, handed_over, cors):
         app.wsgi_app = JsonFastPath(app.wsgi_app, message_endpoints, max_payload_bytes)  # type: ignore[method-assign]
     if observer is not None:

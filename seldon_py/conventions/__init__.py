@@ -1,0 +1,1 @@
+"""Model conventions of other servers, detected and adapted into Seldon-style user objects."""
