@@ -53,7 +53,7 @@ def seldon_error(resp: TSResponse) -> SeldonMicroserviceException:
 
 def _message_to_request(msg: Any, decode: bool) -> TSRequest:
     """A SeldonMessage (dict over REST, protobuf over gRPC) → one TorchServe request."""
-    from ... import json_codec, proto_codec
+    from ...protocol.seldon import json_codec, proto_codec
 
     if isinstance(msg, (bytes, bytearray, str)):  # --payload-passthrough: the body as it came
         raw = msg.encode("utf-8") if isinstance(msg, str) else bytes(msg)

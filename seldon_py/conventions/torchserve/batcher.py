@@ -15,7 +15,7 @@ import time
 from concurrent.futures import Future
 from typing import Callable
 
-from ...batching import Batch, BatchPolicy
+from ...runtime.batching import Batch, BatchPolicy
 from .service import TSRequest, TSResponse
 
 _KEY = "torchserve"

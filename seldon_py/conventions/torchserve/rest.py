@@ -99,7 +99,7 @@ def blueprint(model: TorchServeModel, dataplane: Any = None) -> Blueprint:
         recorder = getattr(dataplane, "recorder", None)
         if not metrics or recorder is None:
             return
-        from ... import custom_metrics
+        from ...runtime import custom_metrics
 
         try:
             custom_metrics.validate_metrics(metrics)
