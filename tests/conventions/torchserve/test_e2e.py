@@ -1,0 +1,209 @@
+"""End to end: real .mar archives (torch-model-archiver) served by real `seldon-core-microservice`
+processes over REST (Seldon paths and TorchServe's API) and gRPC, with batching, errors, metrics,
+and without the `torchserve` package installed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+import pytest
+import requests
+
+from seldon_py.proto import prediction_pb2 as pb
+from seldon_py.proto import prediction_pb2_grpc as pbg
+from tests.conftest import ROOT, ServiceProcess
+from tests.conventions.torchserve import handlers
+from tests.conventions.torchserve.conftest import build_mar
+
+pytestmark = pytest.mark.e2e
+
+# Until `seldon-core-microservice model.mar` is wired by the convention loader, serve the archive
+# through a one-line Seldon "class" that adapts it (the same object the loader will build).
+SHIM = """
+from pathlib import Path
+from seldon_py.conventions.base import Target
+from seldon_py.conventions.torchserve import TORCHSERVE
+
+def TsShim(**parameters):
+    mar = Path(__file__).with_name({mar!r})
+    return TORCHSERVE.adapt(Target(mar.name, path=mar), parameters)
+"""
+
+ERROR_503 = b'{\n  "code": 503,\n  "type": "InternalServerException",\n  "message": "Prediction failed"\n}\n'
+
+
+def serve(workdir: Path, mar: Path, args: list[str], env: dict[str, str] | None = None) -> ServiceProcess:
+    (workdir / "TsShim.py").write_text(SHIM.format(mar=mar.name))
+    svc = ServiceProcess(workdir, ["TsShim", *args], env)
+    try:
+        svc.wait_ready(timeout=60)
+        svc.wait_ready("/ping", timeout=60)
+    except BaseException:
+        svc.stop()
+        raise
+    return svc
+
+
+@pytest.fixture
+def running():
+    started: list[ServiceProcess] = []
+    yield started
+    for svc in started:
+        svc.stop()
+
+
+def grpc_predict(svc: ServiceProcess, msg: pb.SeldonMessage) -> dict:
+    """The reply's JSON form (jsonData as plain Python values)."""
+    with grpc.insecure_channel(f"127.0.0.1:{svc.grpc_port}") as ch:
+        grpc.channel_ready_future(ch).result(timeout=60)
+        return json_format.MessageToDict(pbg.ModelStub(ch).Predict(msg, timeout=60))
+
+
+def test_docs_handler_archive_over_seldon_rest_torchserve_rest_and_grpc(tmp_path, running):
+    mar = build_mar(tmp_path, "docs", handlers.DOCS_CLASS, version="2.0")
+    svc = serve(tmp_path, mar, ["--grpc-workers", "1"])
+    running.append(svc)
+
+    # TorchServe's API, byte for byte: indent-2 JSON without trailing newline, no Content-Type
+    r = requests.post(f"{svc.url}/predictions/docs", json={"x": [1, 2]}, timeout=60)
+    expected = json.dumps({"marker": "ts-class", "model": "docs", "input": {"x": [1, 2]}}, indent=2).encode()
+    assert (r.status_code, r.content) == (200, expected)
+    assert "Content-Type" not in r.headers
+    assert r.headers["Pragma"] == "no-cache"
+    r = requests.post(f"{svc.url}/predictions/docs/2.0", data="abc", headers={"Content-Type": "text/plain"})
+    assert json.loads(r.content)["input"] == "abc"
+    r = requests.post(f"{svc.url}/predictions/nope", data="1", timeout=60)
+    assert (r.status_code, r.headers["Content-Type"]) == (404, "application/json")
+    assert r.content == b'{\n  "code": 404,\n  "type": "ModelNotFoundException",\n  "message": "Model not found: nope"\n}\n'
+    r = requests.get(f"{svc.url}/ping", timeout=60)
+    assert (r.status_code, r.headers["Content-Type"], r.content) == (200, "application/json",
+                                                                      b'{\n  "status": "Healthy"\n}\n')
+    # real curl, multipart field "data" as TorchServe's docs send it
+    (tmp_path / "input.json").write_text('{"k": "v"}')
+    out = subprocess.run(["curl", "-s", "-F", f"data=@{tmp_path / 'input.json'};type=application/json",
+                          f"{svc.url}/predictions/docs"], capture_output=True, timeout=60, check=True).stdout
+    assert json.loads(out)["input"] == {"k": "v"}
+
+    # Seldon's paths: jsonData / strData / ndarray in, the handler's element back as jsonData
+    r = requests.post(f"{svc.url}/api/v1.0/predictions", json={"jsonData": {"a": 1}}, timeout=60)
+    assert r.json() == {"jsonData": {"marker": "ts-class", "model": "docs", "input": {"a": 1}}}
+    r = requests.post(f"{svc.url}/api/v1.0/predictions", json={"data": {"ndarray": [[1, 2]]}}, timeout=60)
+    assert r.json()["jsonData"]["input"] == [[1, 2]]
+    assert requests.get(f"{svc.url}/api/v1.0/metadata", timeout=60).json()["versions"] == ["2.0"]
+
+    # gRPC, the same model
+    reply = grpc_predict(svc, pb.SeldonMessage(strData="over grpc"))
+    assert reply == {"jsonData": {"marker": "ts-class", "model": "docs", "input": "over grpc"}}
+
+
+def test_errors_statuses_and_metrics(tmp_path, running):
+    mar = build_mar(tmp_path, "scaler", handlers.SCALER, config=handlers.CONFIG_YAML,
+                    requirements="surely-not-installed-pkg==9.9\n")
+    params = json.dumps([{"name": "batch_size", "value": "1", "type": "INT"}])
+    svc = serve(tmp_path, mar, ["--parameters", params, "--grpc-workers", "1"])
+    running.append(svc)
+    assert "surely-not-installed-pkg==9.9" in svc.output()  # the archive's missing requirement, reported
+    url = f"{svc.url}/predictions/scaler"
+
+    r = requests.post(url, json="boom", timeout=60)
+    assert (r.status_code, r.headers["Content-Type"], r.content) == (503, "application/json", ERROR_503)
+    r = requests.post(url, json="reject", timeout=60)
+    assert r.status_code == 422
+    assert r.content == (b'{\n  "code": 422,\n  "type": "InternalServerException",\n'
+                         b'  "message": "rejected by the model"\n}\n')
+    r = requests.post(url, json="teapot", timeout=60)
+    assert (r.status_code, r.reason, r.content) == (418, "I'm a teapot", b"short and stout")
+    r = requests.post(url, json="text", timeout=60)
+    assert (r.status_code, r.headers["Content-Type"], r.content) == (200, "text/plain", b"plain text")
+    r = requests.post(url, json="header", headers={"X-Trace": "t-1"}, timeout=60)
+    assert r.json() == {"header": "t-1"}
+    r = requests.post(url, json=[1, 2], timeout=60)
+    assert r.json() == {"scaled": [10, 20], "batch": 1}  # factor from the archive's model-config.yaml
+
+    # the same errors on Seldon's paths: Seldon error bodies with TorchServe's statuses
+    seldon = f"{svc.url}/api/v1.0/predictions"
+    r = requests.post(seldon, json={"jsonData": "boom"}, timeout=60)
+    assert r.status_code == 503
+    assert r.json()["status"] == {"status": 1, "info": "Prediction failed", "code": -1,
+                                  "reason": "MICROSERVICE_INTERNAL_ERROR"}
+    r = requests.post(seldon, json={"jsonData": "reject"}, timeout=60)
+    assert r.status_code == 422
+    r = requests.post(seldon, json={"jsonData": "teapot"}, timeout=60)
+    assert (r.status_code, r.json()["status"]["info"]) == (418, "I'm a teapot")
+    r = requests.post(seldon, json={"jsonData": [3]}, timeout=60)
+    assert r.json()["jsonData"] == {"scaled": [30], "batch": 1}
+    assert {"type": "COUNTER", "key": "ts_rows", "value": 1} in r.json()["meta"]["metrics"]
+    with pytest.raises(grpc.RpcError) as err:
+        grpc_predict(svc, pb.SeldonMessage(strData="boom"))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert err.value.details() == "Prediction failed"
+    reply = grpc_predict(svc, pb.SeldonMessage(binData=b"[4]"))
+    assert reply["jsonData"] == {"scaled": [40], "batch": 1}
+
+    # the handler's context.metrics on Prometheus: 6 batches on TorchServe's path, and the 2 that
+    # succeeded on Seldon's paths (an error body has no meta to carry the metrics of a failed one)
+    text = requests.get(f"http://127.0.0.1:{svc.metrics_port}/metrics", timeout=60).text
+    rows = [line for line in text.splitlines() if line.startswith("ts_rows_total")]
+    assert rows and float(rows[0].rsplit(" ", 1)[1]) == 8.0, rows
+    assert any(line.startswith("ts_batch_ms_bucket") for line in text.splitlines())
+
+
+def _concurrently(n: int, call) -> list:
+    results: list = [None] * n
+    errors: list = []
+
+    def run(i: int) -> None:
+        try:
+            results[i] = call(i)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    return results
+
+
+def test_torchserve_batching_on_rest_and_grpc(tmp_path, running):
+    # batchSize 4 / maxBatchDelay 5000 ms from the archive's model-config.yaml: only a full batch
+    # of 4 concurrent requests can be answered quickly; a lone request waits out the delay
+    mar = build_mar(tmp_path, "scaler", handlers.SCALER, config=handlers.CONFIG_YAML)
+    svc = serve(tmp_path, mar, ["--threads", "4", "--grpc-workers", "1", "--grpc-threads", "4"])
+    running.append(svc)
+
+    out = _concurrently(4, lambda i: requests.post(f"{svc.url}/predictions/scaler", json=[i], timeout=120))
+    assert [r.json() for r in out] == [{"scaled": [i * 10], "batch": 4} for i in range(4)]
+    out = _concurrently(4, lambda i: requests.post(f"{svc.url}/api/v1.0/predictions", json={"jsonData": [i]},
+                                                   timeout=120))
+    assert [r.json()["jsonData"] for r in out] == [{"scaled": [i * 10], "batch": 4} for i in range(4)]
+    out = _concurrently(4, lambda i: grpc_predict(svc, pb.SeldonMessage(binData=f"[{i}]".encode())))
+    assert [r["jsonData"] for r in out] == [{"scaled": [i * 10], "batch": 4} for i in range(4)]
+    # a lone request runs when the delay has passed, in a batch of one
+    r = requests.post(f"{svc.url}/predictions/scaler", json=[7], timeout=120)
+    assert r.json() == {"scaled": [70], "batch": 1}
+
+
+def test_served_without_the_torchserve_package(tmp_path, running):
+    blocker = tmp_path / "no-torchserve"
+    (blocker / "ts").mkdir(parents=True)
+    (blocker / "ts" / "__init__.py").write_text("raise ImportError('torchserve is not installed here')\n")
+    mar = build_mar(tmp_path, "docs", handlers.DOCS_CLASS)
+    svc = serve(tmp_path, mar, ["--grpc-workers", "1"], env={"PYTHONPATH": f"{ROOT}:{blocker}"})
+    running.append(svc)
+    assert "served by seldon_py's equivalents: ts, ts.context" in svc.output()
+    r = requests.post(f"{svc.url}/predictions/docs", json={"x": 1}, timeout=60)
+    assert r.content == json.dumps({"marker": "ts-class", "model": "docs", "input": {"x": 1}}, indent=2).encode()
+    r = requests.post(f"{svc.url}/api/v1.0/predictions",
+                      json={"binData": base64.b64encode(b'"raw"').decode()}, timeout=60)
+    assert r.status_code == 503  # a bytearray inside the handler's dict: TorchServe cannot send it either
+    reply = grpc_predict(svc, pb.SeldonMessage(strData="x"))
+    assert reply["jsonData"]["input"] == "x"
