@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Callable
 
 from ...runtime.batching import Batch, BatchPolicy
 from .service import TSRequest, TSResponse

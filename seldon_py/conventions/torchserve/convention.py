@@ -108,11 +108,9 @@ def _bool(name: str, value: Any) -> bool:
 
 def _number(name: str, value: Any, low: float, high: float, integer: bool) -> Any:
     try:
-        if isinstance(value, bool):
-            raise ValueError
+        if isinstance(value, bool) or (integer and isinstance(value, float) and not value.is_integer()):
+            raise ValueError(value)
         number = int(value) if integer else float(value)
-        if integer and isinstance(value, float) and value != number:
-            raise ValueError
     except (TypeError, ValueError):
         kind = "an integer" if integer else "a number"
         raise TorchServeConfigError(f"TorchServe parameter {name} must be {kind}, got {value!r}") from None

@@ -21,10 +21,11 @@ import importlib.util
 import inspect
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def _real_importable(name: str) -> bool:
 
 def _is_ours(module: ModuleType) -> bool:
     file = getattr(module, "__file__", None)
-    return bool(file) and Path(file).resolve().is_relative_to(_EQUIVALENTS_DIR)
+    return isinstance(file, str) and Path(file).resolve().is_relative_to(_EQUIVALENTS_DIR)
 
 
 def install_ts_equivalents() -> set[str]:
@@ -193,7 +194,7 @@ def entry_from_class(cls: type) -> Entry:
 def load_handler(handler: str, model_dir: Path | None) -> Entry:
     """The entry point for a handler spec ``module[.py][:function]`` (TorchServe's ``--handler``)."""
     module_part, _, function_name = handler.partition(":")
-    module_name = module_part[:-3] if module_part.endswith(".py") else module_part
+    module_name = module_part.removesuffix(".py")
     module_name = module_name.replace("\\", "/").split("/")[-1]
     if not module_name:
         raise HandlerError(f"invalid handler {handler!r}")

@@ -14,8 +14,9 @@ import logging
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .metrics import TorchServeMetrics
 
@@ -149,16 +150,16 @@ class HandlerService:
         try:
             ret = self.handle([r.data for r in requests], ctx)
         except MemoryError:
-            logger.error("model %s: out of memory", self.model_name, exc_info=True)
+            logger.exception("model %s: out of memory", self.model_name)
             return _failed(n, 507, "Out of resources")
-        except Exception as exc:  # noqa: BLE001 - user code: TorchServe's mapping
+        except Exception as exc:
             if is_prediction_exception(exc):
-                logger.error("model %s: prediction error", self.model_name, exc_info=True)
+                logger.exception("model %s: prediction error", self.model_name)
                 code = getattr(exc, "error_code", 500)
                 message = getattr(exc, "message", str(exc))
                 return _failed(n, code if isinstance(code, int) and 100 <= code <= 599 else 500, str(message))
             if "CUDA" in str(exc):
-                logger.error("model %s: CUDA out of memory", self.model_name, exc_info=True)
+                logger.exception("model %s: CUDA out of memory", self.model_name)
                 return _failed(n, 507, "Out of resources")
             logger.warning("model %s: the handler failed", self.model_name, exc_info=True)
             return _failed(n, 503, "Prediction failed")

@@ -11,9 +11,9 @@ import threading
 from pathlib import Path
 
 import grpc
-from google.protobuf import json_format
 import pytest
 import requests
+from google.protobuf import json_format
 
 from seldon_py.proto import prediction_pb2 as pb
 from seldon_py.proto import prediction_pb2_grpc as pbg

@@ -1,6 +1,6 @@
 """Stand-in for ``ts.context``: what a handler's ``context`` offers (same constructor and methods)."""
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 
 class Context:
@@ -19,17 +19,17 @@ class Context:
             "server_version": mms_version,
             "limit_max_image_pixels": limit_max_image_pixels,
         }
-        self.request_ids: Optional[Dict[int, str]] = None
+        self.request_ids: dict[int, str] | None = None
         self.request_processor: Any = None
         self.metrics = metrics
         self.model_yaml_config = model_yaml_config if model_yaml_config is not None else {}
         self.stopping_criteria = None
 
     @property
-    def system_properties(self) -> Dict[str, Any]:
+    def system_properties(self) -> dict[str, Any]:
         return self._system_properties
 
-    def get_request_id(self, idx: int = 0) -> Optional[str]:
+    def get_request_id(self, idx: int = 0) -> str | None:
         if self.request_ids is None:
             return None
         return self.request_ids.get(idx)
@@ -37,16 +37,16 @@ class Context:
     def get_request_header(self, idx: int, key: str) -> Any:
         return self.request_processor[idx].get_request_property(key)
 
-    def get_all_request_header(self, idx: int) -> Dict[str, Any]:
+    def get_all_request_header(self, idx: int) -> dict[str, Any]:
         return self.request_processor[idx].get_request_properties()
 
     def set_response_content_type(self, idx: int, value: str) -> None:
         self.set_response_header(idx, "content-type", value)
 
-    def get_response_content_type(self, idx: int) -> Optional[str]:
+    def get_response_content_type(self, idx: int) -> str | None:
         return self.get_response_headers(idx).get("content-type")
 
-    def get_response_status(self, idx: int) -> Tuple[int, Optional[str]]:
+    def get_response_status(self, idx: int) -> tuple[int, str | None]:
         rp = self.request_processor[idx]
         return rp.get_response_status_code(), rp.get_response_status_phrase()
 
@@ -58,7 +58,7 @@ class Context:
         for rp in self.request_processor:
             rp.report_status(code, reason_phrase=phrase)
 
-    def get_response_headers(self, idx: int) -> Dict[str, str]:
+    def get_response_headers(self, idx: int) -> dict[str, str]:
         return self.request_processor[idx].get_response_headers()
 
     def set_response_header(self, idx: int, key: str, value: str) -> None:
@@ -73,21 +73,21 @@ class RequestProcessor:
 
     def __init__(self, request_header: dict) -> None:
         self._status_code = 200
-        self._reason_phrase: Optional[str] = None
-        self._response_header: Dict[str, str] = {}
+        self._reason_phrase: str | None = None
+        self._response_header: dict[str, str] = {}
         self._request_header = request_header
 
     def get_request_property(self, key: str) -> Any:
         return self._request_header.get(key)
 
-    def report_status(self, code: int, reason_phrase: Optional[str] = None) -> None:
+    def report_status(self, code: int, reason_phrase: str | None = None) -> None:
         self._status_code = code
         self._reason_phrase = reason_phrase
 
     def get_response_status_code(self) -> int:
         return self._status_code
 
-    def get_response_status_phrase(self) -> Optional[str]:
+    def get_response_status_phrase(self) -> str | None:
         return self._reason_phrase
 
     def add_response_property(self, key: str, value: str) -> None:
@@ -96,7 +96,7 @@ class RequestProcessor:
     def get_response_headers(self) -> dict:
         return self._response_header
 
-    def get_response_header(self, key: str) -> Optional[str]:
+    def get_response_header(self, key: str) -> str | None:
         return self._response_header.get(key)
 
     def get_request_properties(self) -> dict:

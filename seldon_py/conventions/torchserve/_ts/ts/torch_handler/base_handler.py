@@ -83,8 +83,8 @@ class BaseHandler:
         module = importlib.import_module(module_name)
         classes = [c for _, c in inspect.getmembers(module, inspect.isclass) if c.__module__ == module.__name__]
         if len(classes) != 1:
-            raise ValueError("Expected only one class as model definition. {}".format(classes))
-        model = classes[0]()
+            raise ValueError(f"Expected only one class as model definition. {classes}")
+        model: Any = classes[0]()
         state_dict = torch.load(model_pt_path, map_location=self.device, weights_only=True)
         model.load_state_dict(state_dict)
         return model.to(self.device)
@@ -109,10 +109,9 @@ class BaseHandler:
         return None
 
     def _is_explain(self) -> bool:
-        if self.context and self.context.get_request_header(0, "explain"):
-            if self.context.get_request_header(0, "explain") == "True":
-                self.explain = True
-                return True
+        if self.context and self.context.get_request_header(0, "explain") == "True":
+            self.explain = True
+            return True
         return False
 
     def handle(self, data: Any, context: Any) -> Any:

@@ -33,5 +33,5 @@ def load_label_mapping(mapping_file_path: str) -> Any:
     with open(mapping_file_path, encoding="utf-8") as fh:
         mapping = json.load(fh)
     if not isinstance(mapping, dict):
-        raise Exception('index->name JSON mapping should be in "class": "label" format.')
+        raise TypeError('index->name JSON mapping should be in "class": "label" format.')
     return mapping
