@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from .errors import SeldonNotImplementedError
 from .metrics.mpdir import MultiprocessDir
-from .model.loader import StartupError, instantiate, load_user_class
+from .model.loader import StartupError, load_user_object
 from .model.reflection import Dispatch, reflect
 from .process.supervisor import Child, InProcessService, Supervisor, freeze_before_worker_fork, share_before_fork
 from .protocol.seldon import metadata as metadata_mod
@@ -102,8 +102,7 @@ class Microservice:
     def prepare(self) -> None:
         """Import and construct the user object, reflect on it, compute metadata (in the parent)."""
         s = self.settings
-        cls = load_user_class(s.interface_name)
-        self.user = instantiate(cls, s.parameters)
+        self.user = load_user_object(s.interface_name, s.parameters, s.model_convention)
         self.dispatch = reflect(self.user)
         logger.info("Serving %s (%s): %s", s.interface_name, s.service_type, self.dispatch.describe())
         self.metadata, self.metadata_error = compute_metadata(self.dispatch, s)
@@ -182,6 +181,7 @@ class Microservice:
         from .transports.rest.server import start_loading
 
         dataplane = self.make_dataplane()
+        self.rest_dataplane = dataplane  # this worker's, for the worker_exit hook
         start_loading(dataplane, "REST worker")
         hook = getattr(self.user, "rest_blueprint", None)  # extra routes (e.g. TorchServe's API)
         return create_app(
@@ -193,11 +193,17 @@ class Microservice:
             blueprints=(hook(dataplane),) if callable(hook) else (),
         )
 
+    def _rest_worker_exit(self, server: Any, worker: Any) -> None:
+        """gunicorn ``worker_exit`` hook (in the worker, after it drained): the user's unload()."""
+        dataplane = getattr(self, "rest_dataplane", None)
+        if dataplane is not None:
+            dataplane.close()
+
     def children(self) -> list[Child]:
         from .transports.rest.server import run_rest
 
         s = self.settings
-        hooks: dict[str, Any] = {"pre_fork": freeze_before_worker_fork}
+        hooks: dict[str, Any] = {"pre_fork": freeze_before_worker_fork, "worker_exit": self._rest_worker_exit}
         if self.metrics_enabled:
             from .metrics import gunicorn_hooks
 

@@ -202,3 +202,4 @@ def run_grpc(settings: Settings, dataplane_factory: Callable[[], DataPlane],
     except BindError as exc:
         logger.error("%s", exc)
         raise SystemExit(1) from None
+    dataplane.close()
