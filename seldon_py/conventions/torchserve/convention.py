@@ -162,7 +162,7 @@ class TorchServeConvention:
             hint = f" (the archive's requirements not installed: {', '.join(missing)})" if missing else ""
             raise TorchServeConfigError(f"importing the handler failed: {exc}{hint}") from exc
         options = self._options(parameters, folder, default_name, model_dir)
-        logger.info("Serving %s as a TorchServe handler: model %s, version %s, %s", target.spec, options.model_name,
+        logger.info("TorchServe handler for %s: model %s, version %s, %s", target.spec, options.model_name,
                     options.model_version, entry.description)
         return TorchServeModel(entry, options)
 

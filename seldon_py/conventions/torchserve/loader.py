@@ -83,6 +83,11 @@ def _is_ours(module: ModuleType) -> bool:
     return isinstance(file, str) and Path(file).resolve().is_relative_to(_EQUIVALENTS_DIR)
 
 
+def equivalents_installed() -> bool:
+    """True once :func:`install_ts_equivalents` has put seldon_py's ``ts`` modules in place."""
+    return any(isinstance(finder, _Equivalents) for finder in sys.meta_path)
+
+
 def install_ts_equivalents() -> set[str]:
     """Make ``ts.*`` importable: the real modules where they import, ours where not.
 

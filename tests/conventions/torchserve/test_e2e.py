@@ -23,24 +23,11 @@ from tests.conventions.torchserve.conftest import build_mar
 
 pytestmark = pytest.mark.e2e
 
-# Until `seldon-core-microservice model.mar` is wired by the convention loader, serve the archive
-# through a one-line Seldon "class" that adapts it (the same object the loader will build).
-SHIM = """
-from pathlib import Path
-from seldon_py.conventions.base import Target
-from seldon_py.conventions.torchserve import TORCHSERVE
-
-def TsShim(**parameters):
-    mar = Path(__file__).with_name({mar!r})
-    return TORCHSERVE.adapt(Target(mar.name, path=mar), parameters)
-"""
-
 ERROR_503 = b'{\n  "code": 503,\n  "type": "InternalServerException",\n  "message": "Prediction failed"\n}\n'
 
 
 def serve(workdir: Path, mar: Path, args: list[str], env: dict[str, str] | None = None) -> ServiceProcess:
-    (workdir / "TsShim.py").write_text(SHIM.format(mar=mar.name))
-    svc = ServiceProcess(workdir, ["TsShim", *args], env)
+    svc = ServiceProcess(workdir, [mar.name, *args], env)  # seldon-core-microservice model.mar
     try:
         svc.wait_ready(timeout=60)
         svc.wait_ready("/ping", timeout=60)
@@ -154,6 +141,14 @@ def test_errors_statuses_and_metrics(tmp_path, running):
     assert any(line.startswith("ts_batch_ms_bucket") for line in text.splitlines())
 
 
+def hide_torchserve(tmp_path: Path) -> Path:
+    """A PYTHONPATH entry that makes `import ts` fail as it does where torchserve is not installed."""
+    blocker = tmp_path / "no-torchserve"
+    (blocker / "ts").mkdir(parents=True)
+    (blocker / "ts" / "__init__.py").write_text('raise ModuleNotFoundError("No module named \'ts\'", name="ts")\n')
+    return blocker
+
+
 def _concurrently(n: int, call) -> list:
     results: list = [None] * n
     errors: list = []
@@ -193,9 +188,7 @@ def test_torchserve_batching_on_rest_and_grpc(tmp_path, running):
 
 
 def test_served_without_the_torchserve_package(tmp_path, running):
-    blocker = tmp_path / "no-torchserve"
-    (blocker / "ts").mkdir(parents=True)
-    (blocker / "ts" / "__init__.py").write_text("raise ImportError('torchserve is not installed here')\n")
+    blocker = hide_torchserve(tmp_path)
     mar = build_mar(tmp_path, "docs", handlers.DOCS_CLASS)
     svc = serve(tmp_path, mar, ["--grpc-workers", "1"], env={"PYTHONPATH": f"{ROOT}:{blocker}"})
     running.append(svc)
@@ -207,3 +200,20 @@ def test_served_without_the_torchserve_package(tmp_path, running):
     assert r.status_code == 503  # a bytearray inside the handler's dict: TorchServe cannot send it either
     reply = grpc_predict(svc, pb.SeldonMessage(strData="x"))
     assert reply["jsonData"]["input"] == "x"
+
+
+def test_handler_module_by_name_without_torchserve(tmp_path, running):
+    """`seldon-core-microservice model_handler` (a handler file, not an archive): its `ts` imports
+    resolve to seldon_py's equivalents, and the module function handler of TorchServe's docs too."""
+    blocker = hide_torchserve(tmp_path)
+    (tmp_path / "model_handler.py").write_text(handlers.DOCS_CLASS)
+    svc = ServiceProcess(tmp_path, ["model_handler", "--grpc-workers", "0"], {"PYTHONPATH": f"{ROOT}:{blocker}"})
+    running.append(svc)
+    svc.wait_ready(timeout=60)
+    assert "serving model_handler as a torchserve model" in svc.output()
+    r = requests.post(f"{svc.url}/predictions/model_handler", data="hello", headers={"Content-Type": "text/plain"},
+                      timeout=60)
+    assert r.content == json.dumps({"marker": "ts-class", "model": "model_handler", "input": "hello"},
+                                   indent=2).encode()
+    r = requests.post(f"{svc.url}/api/v1.0/predictions", json={"strData": "hello"}, timeout=60)
+    assert r.json()["jsonData"]["input"] == "hello"
