@@ -34,12 +34,12 @@ def _seldon_metric(name: str, value: Any, unit: str, metric_type: Any,
     kind = _type_name(metric_type)
     number = float(value) if not isinstance(value, (int, float)) or isinstance(value, bool) else value
     if kind == "HISTOGRAM":
-        out: dict[str, Any] = {"type": "TIMER", "key": _name(name, _INVALID_NAME),
+        out: dict[str, Any] = {"key": _name(name, _INVALID_NAME), "type": "TIMER",
                                "value": number * 1000 if unit in _SECONDS_UNITS else number}
     elif kind == "COUNTER":
-        out = {"type": "COUNTER", "key": _name(name, _INVALID_NAME), "value": number}
+        out = {"key": _name(name, _INVALID_NAME), "type": "COUNTER", "value": number}
     else:
-        out = {"type": "GAUGE", "key": _name(name, _INVALID_NAME), "value": number}
+        out = {"key": _name(name, _INVALID_NAME), "type": "GAUGE", "value": number}
     if tags:
         out["tags"] = tags
     return out
