@@ -85,18 +85,22 @@ def read_request(explain: bool, decode: bool) -> TSRequest:
 
 
 def blueprint(model: TorchServeModel, dataplane: Any = None) -> Blueprint:
-    """The blueprint for one served model (``dataplane``: readiness and the metrics recorder)."""
+    """The blueprint for one served model. ``dataplane`` (the REST worker's data plane or model
+    runtime, or None) gives readiness and the metrics recorder; without it the handler's own
+    initialize state decides readiness and TorchServe-path metrics are not recorded."""
     bp = Blueprint("torchserve", __name__)
     name = model.options.model_name
     version = model.options.model_version
+    runtime = getattr(dataplane, "runtime", dataplane)  # a protocol handler over a runtime, or either
+    ready_event = getattr(runtime, "ready", None)
+    recorder = getattr(runtime, "recorder", None)
 
     def ready() -> bool:
-        if dataplane is not None:
-            return bool(dataplane.ready.is_set())
+        if ready_event is not None:
+            return bool(ready_event.is_set())
         return model.loaded.is_set()
 
     def record(metrics: list[dict[str, Any]]) -> None:
-        recorder = getattr(dataplane, "recorder", None)
         if not metrics or recorder is None:
             return
         from ...runtime import custom_metrics

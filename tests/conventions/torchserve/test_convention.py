@@ -159,3 +159,21 @@ def test_multipart_fields_by_name(client):
     r = client.post("/predictions/docs", data={"data": (io.BytesIO(b'{"k": 1}'), "x.json", "application/json")},
                     content_type="multipart/form-data")
     assert json.loads(r.data)["input"] == {"k": 1}
+
+
+def test_not_ready_until_initialized(tmp_path):
+    (tmp_path / "slow_init.py").write_text(handlers.DOCS_MODULE)
+    model = TORCHSERVE.adapt(Target("slow_init", path=tmp_path / "slow_init.py"), {"model_name": "slow"})
+    app = Flask("t")
+    app.register_blueprint(model.rest_blueprint())
+    client = app.test_client()
+    r = client.get("/ping")
+    assert (r.status_code, r.data) == (500, b'{\n  "status": "Unhealthy"\n}\n')
+    r = client.post("/predictions/slow", data=b"1")
+    assert r.status_code == 503 and json.loads(r.data)["type"] == "ServiceUnavailableException"
+    with pytest.raises(SeldonMicroserviceException) as err:
+        model.predict_raw({"strData": "x"})
+    assert err.value.status_code == 503
+    model.load()
+    assert client.get("/ping").status_code == 200
+    assert json.loads(client.post("/predictions/slow", data=b'"x"').data) == {"marker": "ts-module", "echo": "x"}
