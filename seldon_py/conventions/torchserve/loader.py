@@ -44,6 +44,9 @@ TS_MODULES = (
 )
 
 
+_BASE_HANDLER = "ts.torch_handler.base_handler"
+
+
 class HandlerError(Exception):
     """The handler cannot be loaded; the message says why."""
 
@@ -105,7 +108,10 @@ def install_ts_equivalents() -> set[str]:
         names = set(TS_MODULES)
     else:
         for name in TS_MODULES:
-            if not _real_importable(name):
+            if name == _BASE_HANDLER:  # importing it imports torch: only ask whether torch is there
+                if importlib.util.find_spec("torch") is None:
+                    names.add(name)
+            elif not _real_importable(name):
                 names.add(name)
     if names:
         sys.meta_path.insert(0, _Equivalents(names))

@@ -217,3 +217,40 @@ def test_handler_module_by_name_without_torchserve(tmp_path, running):
                                    indent=2).encode()
     r = requests.post(f"{svc.url}/api/v1.0/predictions", json={"strData": "hello"}, timeout=60)
     assert r.json()["jsonData"]["input"] == "hello"
+
+
+TORCHSCRIPT_HANDLER = '''
+import torch
+from ts.torch_handler.base_handler import BaseHandler
+
+
+class LinearHandler(BaseHandler):
+    def preprocess(self, data):
+        return torch.as_tensor([row.get("data") or row.get("body") for row in data], dtype=torch.float32)
+'''
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_torchscript_model_with_the_real_base_handler(tmp_path, running):
+    """A serializedFile loaded by BaseHandler.initialize, inference and postprocess left to it
+    (needs torch: skipped where it is not installed)."""
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[2.0, 3.0]]))
+        model.bias.fill_(1.0)
+    torch.jit.save(torch.jit.script(model), str(tmp_path / "linear.pt"))
+    src = tmp_path / "src-linear"
+    src.mkdir()
+    (src / "linear_handler.py").write_text(TORCHSCRIPT_HANDLER)
+    from tests.conventions.torchserve.conftest import archiver
+
+    subprocess.run([*archiver(), "--model-name", "linear", "--version", "1.0", "--serialized-file",
+                    str(tmp_path / "linear.pt"), "--handler", str(src / "linear_handler.py"),
+                    "--export-path", str(tmp_path)], check=True, capture_output=True, timeout=120)
+    svc = serve(tmp_path, tmp_path / "linear.mar", ["--grpc-workers", "0"])
+    running.append(svc)
+    r = requests.post(f"{svc.url}/predictions/linear", json=[1.0, 1.0], timeout=60)
+    assert (r.status_code, json.loads(r.content)) == (200, [6.0])
+    r = requests.post(f"{svc.url}/api/v1.0/predictions", json={"data": {"ndarray": [2.0, 0.0]}}, timeout=60)
+    assert r.json()["jsonData"] == [5.0]

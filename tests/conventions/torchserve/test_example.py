@@ -18,7 +18,7 @@ MEASURED = re.compile(r'("key":"HandlerTime","type":"GAUGE","value":)[-+0-9.eE]+
 
 def readme_command() -> list[str]:
     text = (EXAMPLE / "README.md").read_text()
-    match = re.search(r"^cd examples/torchserve && seldon-core-microservice (.+)$", text, re.M)
+    match = re.search(r"^cd examples/torchserve && seldon-core-microservice (.+)$", text, re.MULTILINE)
     assert match is not None
     return shlex.split(match.group(1))
 
