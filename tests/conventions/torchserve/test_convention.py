@@ -177,3 +177,29 @@ def test_not_ready_until_initialized(tmp_path):
     model.load()
     assert client.get("/ping").status_code == 200
     assert json.loads(client.post("/predictions/slow", data=b'"x"').data) == {"marker": "ts-module", "echo": "x"}
+
+
+PLAIN_CLASS = '''
+import json
+
+
+class Handler:
+    """A handler class that is not a BaseHandler: initialize + handle, the only class here."""
+
+    def initialize(self, context):
+        self.properties = context.system_properties
+
+    def handle(self, data, context):
+        return [{"n": len(data), "dir": self.properties["model_dir"], "id": context.get_request_id(i)}
+                for i in range(len(data))]
+'''
+
+
+def test_plain_handler_class(tmp_path):
+    (tmp_path / "plain_class.py").write_text(PLAIN_CLASS)
+    target = Target("plain_class", path=tmp_path / "plain_class.py")
+    assert TORCHSERVE.detect(target)
+    model = TORCHSERVE.adapt(target, {"model_dir": str(tmp_path)})
+    model.load()
+    out = model.predict_raw({"jsonData": 1})["jsonData"]
+    assert (out["n"], out["dir"], len(out["id"])) == (1, str(tmp_path), 36)

@@ -219,6 +219,17 @@ def test_handler_module_by_name_without_torchserve(tmp_path, running):
     assert r.json()["jsonData"]["input"] == "hello"
 
 
+def test_module_function_handler_by_name_over_rest_and_grpc(tmp_path, running):
+    """`seldon-core-microservice fn_handler`: the module-level entry point of TorchServe's docs."""
+    (tmp_path / "fn_handler.py").write_text(handlers.DOCS_MODULE)
+    svc = ServiceProcess(tmp_path, ["fn_handler", "--grpc-workers", "1"])
+    running.append(svc)
+    svc.wait_ready(timeout=60)
+    r = requests.post(f"{svc.url}/predictions/fn_handler", data=b"\x00raw", timeout=60)  # not JSON: bytearray
+    assert r.content == json.dumps({"marker": "ts-module", "echo": "\x00raw"}, indent=2).encode()
+    assert grpc_predict(svc, pb.SeldonMessage(strData="g")) == {"jsonData": {"marker": "ts-module", "echo": "g"}}
+
+
 TORCHSCRIPT_HANDLER = '''
 import torch
 from ts.torch_handler.base_handler import BaseHandler
