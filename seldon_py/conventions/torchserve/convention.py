@@ -164,6 +164,10 @@ class TorchServeConvention:
         options = self._options(parameters, folder, default_name, model_dir)
         logger.info("TorchServe handler for %s: model %s, version %s, %s", target.spec, options.model_name,
                     options.model_version, entry.description)
+        if options.batch_size > 1:
+            logger.info("TorchServe batching: up to %d requests per handler call, waiting at most %g ms; "
+                        "a serving process needs --threads (REST) and --grpc-threads (gRPC) of at least %d "
+                        "to fill a batch", options.batch_size, options.max_batch_delay_ms, options.batch_size)
         return TorchServeModel(entry, options)
 
     @staticmethod
