@@ -158,8 +158,9 @@ class TorchServeModel:
         o = self.options
         return {"name": o.model_name, "versions": [o.model_version], "platform": "torchserve"}
 
-    def rest_blueprint(self, dataplane: Any = None) -> Any:
-        """TorchServe's inference API (``/predictions/...``, ``/ping``) as a Flask blueprint."""
+    def rest_blueprint(self, runtime: Any = None) -> Any:
+        """TorchServe's inference API (``/predictions/...``, ``/ping``) as a Flask blueprint;
+        ``runtime`` is the REST worker's model runtime (readiness, metrics recorder)."""
         from .rest import blueprint
 
-        return blueprint(self, dataplane)
+        return blueprint(self, runtime)
