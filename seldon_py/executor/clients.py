@@ -58,6 +58,18 @@ HTTP_BY_GRPC_CODE = {v: k for k, v in GRPC_CODE_BY_HTTP_STATUS.items() if k not 
 Observe = Callable[[str, str, str, float], None]  # (service, method, code, seconds)
 
 
+def _http_headers(ctx: CallContext) -> dict[str, str]:
+    """The request's headers (or gRPC metadata) to send on a REST hop: text values only, without
+    the connection's own headers and gRPC's reserved metadata."""
+    out = {}
+    for k, v in ctx.headers.items():
+        key = k.lower()
+        if isinstance(v, str) and key not in HOP_HEADERS and key not in GRPC_RESERVED \
+                and not key.startswith(("grpc-", ":")):
+            out[k] = v
+    return out
+
+
 class _Pool:
     """Kept-alive HTTP/1.1 connections to one host:port, reused LIFO, up to ``max_idle`` idle."""
 
@@ -145,7 +157,7 @@ class RestClient:
             body = jsonutil.dumps([messages.to_json(m) for m in msg])
         else:
             body = jsonutil.dumps(messages.to_json(msg))
-        headers = {k: v for k, v in ctx.headers.items() if isinstance(v, str)}
+        headers = _http_headers(ctx)
         headers["Content-Type"] = "application/json"
         start = time.perf_counter()
         code = "error"
@@ -165,7 +177,7 @@ class RestClient:
         return messages.check_reply(reply, self.node.name)
 
     def get(self, path: str, ctx: CallContext) -> tuple[int, str, bytes]:
-        headers = {k: v for k, v in ctx.headers.items() if isinstance(v, str)}
+        headers = _http_headers(ctx)
         start = time.perf_counter()
         code = "error"
         try:

@@ -17,6 +17,7 @@ Class map (YAML or JSON)::
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 from .. import metadata as metadata_mod
 from .. import proto_codec
 from ..dataplane import DataPlane, UnitInfo
-from ..errors import SeldonNotImplementedError
+from ..errors import InternalError, SeldonMicroserviceException, SeldonNotImplementedError
 from ..graph import messages
 from ..graph.spec import GraphError, GraphNode, Predictor
 from ..graph.walker import CallContext
@@ -34,6 +35,8 @@ from ..reflection import reflect
 from ..server import StartupError, instantiate, load_user_class
 from ..settings import ConfigError, parse_parameters
 from .metrics import split_image
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,16 @@ class InProcessNode:
         return jsonutil.loads(jsonutil.dumps(messages.to_json(msg)))
 
     def call(self, method: str, msg: Any, ctx: CallContext) -> Any:
+        try:
+            return self._call(method, msg, ctx)
+        except SeldonMicroserviceException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - user code: a 500 naming it, as the microservice answers
+            logger.error("in-process node %r %s failed: %s: %s", self.node.name, method, type(exc).__name__, exc,
+                         exc_info=exc)
+            raise InternalError(str(exc)) from exc
+
+    def _call(self, method: str, msg: Any, ctx: CallContext) -> Any:
         codec = self.codecs[ctx.transport]
         raw = method in self.raw_hooks
         dp = self.dp

@@ -76,8 +76,8 @@ def load_class_map(s: ExecutorSettings, predictor: Predictor) -> dict[str, DataP
     doc = _load_document_any(s.class_map)
     by_node, by_image = parse_class_map(doc, os.path.dirname(os.path.abspath(s.class_map)))
     unknown = sorted(set(by_node) - {n.name for n in predictor.nodes()})
-    if unknown:
-        raise GraphError(f"class map names node {unknown[0]!r}, which is not in the graph")
+    if unknown:  # a class map may serve several predictors: say so, do not refuse
+        logger.warning("class map names nodes not in predictor %r: %s", predictor.name, ", ".join(unknown))
     return build_inprocess(predictor, by_node, by_image)
 
 
