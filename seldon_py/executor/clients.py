@@ -22,7 +22,7 @@ import grpc
 import orjson
 from google.protobuf import empty_pb2
 
-from .. import jsonutil
+from ..util import jsonutil
 from ..errors import GRPC_CODE_BY_HTTP_STATUS
 from ..graph import messages
 from ..graph.errors import BadNodeResponse, NodeReplyError, NodeTimeout, NodeUnavailable

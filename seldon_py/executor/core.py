@@ -13,13 +13,13 @@ from typing import Any
 import orjson
 from google.protobuf import json_format
 
-from ..dataplane import DataPlane
+from ..protocol.seldon.handler import DataPlane
 from ..errors import NotFound
 from ..graph.builtins import BuiltinNode
 from ..graph.errors import NodeReplyError
 from ..graph.spec import GraphNode, Predictor
 from ..graph.walker import CallContext, LockedRandom, NodeCaller, Walker
-from ..payload import RawResult, Response
+from ..protocol.seldon.payload import RawResult, Response
 from .clients import GrpcClient, RemoteNode, RestClient
 from .config import ExecutorSettings
 from .inprocess import InProcessNode
@@ -188,7 +188,8 @@ class Executor:
 
 
 def _json_bytes(result: Response | RawResult) -> bytes:
-    from .. import json_codec, jsonutil
+    from ..protocol.seldon import json_codec
+    from ..util import jsonutil
 
     if isinstance(result, RawResult):
         return jsonutil.dumps(result.value)

@@ -21,7 +21,7 @@ from ..errors import SeldonMicroserviceException, grpc_code_name
 from ..graph import messages
 from ..graph.errors import NodeReplyError
 from ..graph.walker import CallContext
-from ..metadata import metadata_to_proto_dict
+from ..protocol.seldon.metadata import metadata_to_proto_dict
 from ..proto import prediction_pb2 as pb
 from .core import Executor
 

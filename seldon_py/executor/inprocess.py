@@ -22,17 +22,17 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .. import metadata as metadata_mod
-from .. import proto_codec
-from ..dataplane import DataPlane, UnitInfo
+from ..protocol.seldon import metadata as metadata_mod
+from ..protocol.seldon import proto_codec
+from ..protocol.seldon.handler import DataPlane, UnitInfo
 from ..errors import InternalError, SeldonMicroserviceException, SeldonNotImplementedError
 from ..graph import messages
 from ..graph.spec import GraphError, GraphNode, Predictor
 from ..graph.walker import CallContext
-from ..payload import Payload, RawResult, Response
+from ..protocol.seldon.payload import Payload, RawResult, Response
 from ..proto import prediction_pb2 as pb
-from ..reflection import reflect
-from ..server import StartupError, instantiate, load_user_class
+from ..model.reflection import reflect
+from ..model.loader import StartupError, instantiate, load_user_class
 from ..settings import ConfigError, parse_parameters
 from .metrics import split_image
 
@@ -116,7 +116,7 @@ class InProcessNode:
         """The message as the transport would have delivered it (for *_raw methods)."""
         if transport == messages.GRPC:
             return messages.to_proto(msg)
-        from .. import jsonutil
+        from ..util import jsonutil
 
         return jsonutil.loads(jsonutil.dumps(messages.to_json(msg)))
 

@@ -26,7 +26,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
-from ..dataplane import DataPlane
+from ..protocol.seldon.handler import DataPlane
 from ..graph.spec import GraphError, Predictor, check_endpoints, decode_engine_predictor, parse_deployment, parse_predictor
 from ..settings import ANNOTATIONS_PATH, ConfigError
 from . import config

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .. import jsonutil
+from ..util import jsonutil
 from ..graph import messages
 from ..graph.spec import GraphNode
 from ..graph.walker import CallContext

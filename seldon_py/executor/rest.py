@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .. import jsonutil
+from ..util import jsonutil
 from ..errors import BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, SeldonMicroserviceException
 from ..graph import messages
 from ..graph.errors import NodeReplyError

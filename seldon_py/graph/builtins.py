@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadRequest
-from ..payload import DATA_KINDS, Response
+from ..protocol.seldon.payload import DATA_KINDS, Response
 from . import messages
 from .spec import GraphNode, abtest_ratio
 from .walker import CallContext

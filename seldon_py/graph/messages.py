@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
-from .. import json_codec, proto_codec
+from ..protocol.seldon import json_codec, proto_codec
 from ..errors import BadRequest
-from ..payload import DATA_KINDS, Payload, Response, default_names
+from ..protocol.seldon.payload import DATA_KINDS, Payload, Response, default_names
 from ..proto import prediction_pb2 as pb
 from .errors import BadNodeResponse, BadRoute
 

@@ -14,7 +14,7 @@ from seldon_py.graph.builtins import BuiltinNode
 from seldon_py.graph.errors import BadRoute, NodeUnavailable
 from seldon_py.graph.spec import parse_predictor
 from seldon_py.graph.walker import CallContext, Walker
-from seldon_py.payload import Response
+from seldon_py.protocol.seldon.payload import Response
 
 
 class Fake:
