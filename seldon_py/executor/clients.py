@@ -22,13 +22,13 @@ import grpc
 import orjson
 from google.protobuf import empty_pb2
 
-from ..util import jsonutil
 from ..errors import GRPC_CODE_BY_HTTP_STATUS
 from ..graph import messages
 from ..graph.errors import BadNodeResponse, NodeReplyError, NodeTimeout, NodeUnavailable
 from ..graph.spec import GraphNode
 from ..graph.walker import CallContext
 from ..proto import prediction_pb2 as pb
+from ..util import jsonutil
 
 REST_PATHS = {
     "predict": "/predict",
@@ -131,7 +131,9 @@ class RestClient:
                 conn.close()
                 if attempt == 0:
                     continue
-                raise NodeUnavailable(f"node {self.node.name!r} is not reachable ({hop}): {exc.strerror or exc}") from None
+                raise NodeUnavailable(
+                    f"node {self.node.name!r} is not reachable ({hop}): {exc.strerror or exc}"
+                ) from None
             except TimeoutError:
                 conn.close()
                 raise NodeTimeout(
@@ -234,7 +236,9 @@ class GrpcClient:
                 details = exc.details() or ""
                 hop = f"gRPC {path} at {self.target}"
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                    raise NodeTimeout(f"node {self.node.name!r} did not answer within {self.timeout_s:g}s ({hop})") from None
+                    raise NodeTimeout(
+                        f"node {self.node.name!r} did not answer within {self.timeout_s:g}s ({hop})"
+                    ) from None
                 if code == grpc.StatusCode.UNAVAILABLE and _is_connection_failure(details):
                     if attempt == 0 and idempotent:
                         continue

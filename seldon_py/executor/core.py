@@ -13,12 +13,12 @@ from typing import Any
 import orjson
 from google.protobuf import json_format
 
-from ..protocol.seldon.handler import DataPlane
 from ..errors import NotFound
 from ..graph.builtins import BuiltinNode
 from ..graph.errors import NodeReplyError
 from ..graph.spec import GraphNode, Predictor
 from ..graph.walker import CallContext, LockedRandom, NodeCaller, Walker
+from ..protocol.seldon.handler import DataPlane
 from ..protocol.seldon.payload import RawResult, Response
 from .clients import GrpcClient, RemoteNode, RestClient
 from .config import ExecutorSettings
@@ -72,7 +72,8 @@ class Executor:
             self.metrics.observe_client(service, node.name, node.image, method, code, seconds)
 
         s = self.settings
-        rest = RestClient(node, host, ep.rest_port, s.node_timeout_s(node.name, "rest"), observe) if ep.rest_port else None
+        rest = (RestClient(node, host, ep.rest_port, s.node_timeout_s(node.name, "rest"), observe)
+                if ep.rest_port else None)
         grpc_client = (GrpcClient(node, host, ep.grpc_port, s.node_timeout_s(node.name, "grpc"), observe,
                                   s.max_payload_bytes) if ep.grpc_port else None)
         return RemoteNode(node, rest, grpc_client)
@@ -88,7 +89,7 @@ class Executor:
                 for name, dp in self.dataplanes.items():
                     logger.info("loading in-process node %r", name)
                     dp.load()
-            except BaseException as exc:  # noqa: BLE001 - user code
+            except BaseException as exc:
                 self.load_error = exc
                 logger.error("load() of an in-process node failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
             self._loaded.set()
@@ -134,7 +135,8 @@ class Executor:
     def _node(self, name: str) -> GraphNode:
         node = self.predictor.node(name)
         if node is None:
-            raise NotFound(f"no node {name!r} in the graph (nodes: {', '.join(n.name for n in self.predictor.nodes())})")
+            known = ", ".join(n.name for n in self.predictor.nodes())
+            raise NotFound(f"no node {name!r} in the graph (nodes: {known})")
         return node
 
     def node_status(self, name: str, ctx: CallContext) -> tuple[int, str, bytes]:

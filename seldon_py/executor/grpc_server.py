@@ -21,8 +21,8 @@ from ..errors import SeldonMicroserviceException, grpc_code_name
 from ..graph import messages
 from ..graph.errors import NodeReplyError
 from ..graph.walker import CallContext
-from ..protocol.seldon.metadata import metadata_to_proto_dict
 from ..proto import prediction_pb2 as pb
+from ..protocol.seldon.metadata import metadata_to_proto_dict
 from .core import Executor
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class ExecutorServicer:
             code, details = _CODES.get(exc.grpc_code or grpc_code_name(exc), grpc.StatusCode.INTERNAL), exc.message
         except SeldonMicroserviceException as exc:
             code, details = _CODES.get(grpc_code_name(exc), grpc.StatusCode.INTERNAL), exc.message
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             logger.error("gRPC %s failed: %s: %s", service, type(exc).__name__, exc, exc_info=exc)
             code, details = grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}"
         else:
@@ -73,7 +73,8 @@ class ExecutorServicer:
     def model_metadata(self, request: pb.SeldonModelMetadataRequest, context: grpc.ServicerContext) -> Any:
         def run(r: Any, c: CallContext) -> Any:
             md = self.ex.node_metadata(r.name, c)
-            return json_format.ParseDict(metadata_to_proto_dict(md), pb.SeldonModelMetadata(), ignore_unknown_fields=True)
+            return json_format.ParseDict(metadata_to_proto_dict(md), pb.SeldonModelMetadata(),
+                                         ignore_unknown_fields=True)
 
         return self._run("metadata", run, request, context)
 

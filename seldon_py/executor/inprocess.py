@@ -22,17 +22,17 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..protocol.seldon import metadata as metadata_mod
-from ..protocol.seldon import proto_codec
-from ..protocol.seldon.handler import DataPlane, UnitInfo
 from ..errors import InternalError, SeldonMicroserviceException, SeldonNotImplementedError
 from ..graph import messages
 from ..graph.spec import GraphError, GraphNode, Predictor
 from ..graph.walker import CallContext
-from ..protocol.seldon.payload import Payload, RawResult, Response
-from ..proto import prediction_pb2 as pb
-from ..model.reflection import reflect
 from ..model.loader import StartupError, instantiate, load_user_class
+from ..model.reflection import reflect
+from ..proto import prediction_pb2 as pb
+from ..protocol.seldon import metadata as metadata_mod
+from ..protocol.seldon import proto_codec
+from ..protocol.seldon.handler import DataPlane, UnitInfo
+from ..protocol.seldon.payload import Payload, RawResult, Response
 from ..settings import ConfigError, parse_parameters
 from .metrics import split_image
 
@@ -125,7 +125,7 @@ class InProcessNode:
             return self._call(method, msg, ctx)
         except SeldonMicroserviceException:
             raise
-        except Exception as exc:  # noqa: BLE001 - user code: a 500 naming it, as the microservice answers
+        except Exception as exc:
             logger.error("in-process node %r %s failed: %s: %s", self.node.name, method, type(exc).__name__, exc,
                          exc_info=exc)
             raise InternalError(str(exc)) from exc

@@ -26,8 +26,15 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
+from ..graph.spec import (
+    GraphError,
+    Predictor,
+    check_endpoints,
+    decode_engine_predictor,
+    parse_deployment,
+    parse_predictor,
+)
 from ..protocol.seldon.handler import DataPlane
-from ..graph.spec import GraphError, Predictor, check_endpoints, decode_engine_predictor, parse_deployment, parse_predictor
 from ..settings import ANNOTATIONS_PATH, ConfigError
 from . import config
 from .config import PROG, ExecutorSettings
@@ -142,7 +149,8 @@ class ServingApp:
         self._lock = threading.Lock()
         self._draining = False
         logger.info("serving predictor %r (%d nodes: %s) on http://%s:%d and gRPC %s", predictor.name,
-                    len(predictor.nodes()), ", ".join(_describe(n.name, dataplanes, predictor) for n in predictor.nodes()),
+                    len(predictor.nodes()),
+                    ", ".join(_describe(n.name, dataplanes, predictor) for n in predictor.nodes()),
                     s.host, s.http_port, self.grpc.address)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:

@@ -24,10 +24,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ..util import jsonutil
 from ..graph import messages
 from ..graph.spec import GraphNode
 from ..graph.walker import CallContext
+from ..util import jsonutil
 
 logger = logging.getLogger(__name__)
 

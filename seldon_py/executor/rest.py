@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..util import jsonutil
 from ..errors import BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, SeldonMicroserviceException
 from ..graph import messages
 from ..graph.errors import NodeReplyError
 from ..graph.walker import CallContext
+from ..util import jsonutil
 from .clients import HOP_HEADERS
 from .core import Executor
 
@@ -82,7 +82,7 @@ class ExecutorApp:
             status, ctype, body = exc.status_code, exc.content_type, exc.body
         except SeldonMicroserviceException as exc:
             status, ctype, body = exc.status_code, JSON, jsonutil.dumps(exc.to_dict())
-        except Exception as exc:  # noqa: BLE001 - never an empty 500
+        except Exception as exc:
             logger.error("%s %s failed: %s: %s", method, path, type(exc).__name__, exc, exc_info=exc)
             status, ctype = 500, JSON
             body = jsonutil.dumps({"status": {"code": 500, "info": f"{type(exc).__name__}: {exc}",

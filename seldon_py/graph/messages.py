@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
-from ..protocol.seldon import json_codec, proto_codec
 from ..errors import BadRequest
-from ..protocol.seldon.payload import DATA_KINDS, Payload, Response, default_names
 from ..proto import prediction_pb2 as pb
+from ..protocol.seldon import json_codec, proto_codec
+from ..protocol.seldon.payload import DATA_KINDS, Payload, Response, default_names
 from .errors import BadNodeResponse, BadRoute
 
 REST = "rest"
@@ -63,9 +63,8 @@ def to_payload(msg: Any, transport: str) -> Payload:
             if not isinstance(value, np.ndarray):
                 value = np.array(value)
             if kind != "tftensor" and value.dtype.kind in "biuf":
-                if transport == GRPC and value.dtype.kind in "iuf":
-                    value = value.astype(np.float64)
-                elif value.dtype.kind == "f" and value.dtype.itemsize < 8:
+                widen = transport == GRPC and value.dtype.kind in "iuf"
+                if widen or (value.dtype.kind == "f" and value.dtype.itemsize < 8):
                     value = value.astype(np.float64)
         return Payload(kind, value, names, dict(msg.meta) if msg.meta is not None else None)
     if isinstance(msg, pb.SeldonMessage):

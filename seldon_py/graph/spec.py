@@ -210,9 +210,7 @@ def _node(raw: Any, depth: int, count: list[int], images: dict[str, str], defaul
     children = tuple(_node(c, depth + 1, count, images, default_type) for c in children_raw)
     builtin = impl if impl in BUILTIN_IMPLEMENTATIONS else None
 
-    if builtin == "RANDOM_ABTEST":
-        input_method, routes, aggregates, out, feedback = None, True, False, False, False
-    elif builtin == "SIMPLE_ROUTER":
+    if builtin == "RANDOM_ABTEST" or builtin == "SIMPLE_ROUTER":
         input_method, routes, aggregates, out, feedback = None, True, False, False, False
     elif builtin == "AVERAGE_COMBINER":
         input_method, routes, aggregates, out, feedback = None, False, True, False, False
@@ -234,9 +232,8 @@ def _node(raw: Any, depth: int, count: list[int], images: dict[str, str], defaul
         raise GraphError(f"{_where(name)}: a router needs children to route to, it has none")
     if aggregates and not children:
         raise GraphError(f"{_where(name)}: a combiner needs children to combine, it has none")
-    if builtin == "RANDOM_ABTEST":
-        if len(children) != 2:
-            raise GraphError(f"{_where(name)}: RANDOM_ABTEST needs exactly 2 children, it has {len(children)}")
+    if builtin == "RANDOM_ABTEST" and len(children) != 2:
+        raise GraphError(f"{_where(name)}: RANDOM_ABTEST needs exactly 2 children, it has {len(children)}")
     params = _parameters(raw.get("parameters"), name)
     return GraphNode(
         name=name,
@@ -333,9 +330,9 @@ def parse_deployment(
     kind = doc.get("kind")
     if kind is not None and kind != "SeldonDeployment":
         raise GraphError(f"the deployment file holds a {kind!r}, not a SeldonDeployment")
-    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else None
-    if spec is None:
+    raw_meta, spec = doc.get("metadata"), doc.get("spec")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+    if not isinstance(spec, dict):
         raise GraphError("the SeldonDeployment has no spec")
     predictors = spec.get("predictors")
     if not isinstance(predictors, list) or not predictors:
@@ -343,12 +340,14 @@ def parse_deployment(
     names = [p.get("name") if isinstance(p, dict) else None for p in predictors]
     if predictor_name:
         if predictor_name not in names:
-            raise GraphError(f"no predictor named {predictor_name!r} (the deployment has: {', '.join(map(str, names))})")
+            have = ", ".join(map(str, names))
+            raise GraphError(f"no predictor named {predictor_name!r} (the deployment has: {have})")
         chosen = predictors[names.index(predictor_name)]
     elif len(predictors) == 1:
         chosen = predictors[0]
     else:
-        raise GraphError(f"the deployment has {len(predictors)} predictors ({', '.join(map(str, names))}): pick one with --predictor")
+        have = ", ".join(map(str, names))
+        raise GraphError(f"the deployment has {len(predictors)} predictors ({have}): pick one with --predictor")
     annotations = {}
     for source in (meta.get("annotations"), spec.get("annotations")):
         if isinstance(source, dict):

@@ -74,7 +74,7 @@ def params(name: str) -> list[dict[str, str]]:
 class Proc:
     def __init__(self, cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
         self.log_path = log
-        self.log = open(log, "wb")
+        self.log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -174,7 +174,7 @@ class Recorder(ThreadingHTTPServer):
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n)
                 with recorder.cond:
@@ -186,7 +186,7 @@ class Recorder(ThreadingHTTPServer):
                 self.end_headers()
                 self.wfile.write(recorder.reply)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 body = b'{"status":"ok"}'
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))

@@ -23,7 +23,8 @@ def pred(name, graph, **kw):
 def test_parse_resolves_node_behaviour_and_images():
     p = parse_deployment(sdep(pred("default", {
         "name": "t", "type": "TRANSFORMER", "endpoint": {"type": "REST", "service_host": "h", "service_port": 9000},
-        "children": [{"name": "m", "type": "MODEL", "endpoint": {"type": "GRPC", "service_host": "h", "grpcPort": 9500}}],
+        "children": [{"name": "m", "type": "MODEL",
+                      "endpoint": {"type": "GRPC", "service_host": "h", "grpcPort": 9500}}],
     }, componentSpecs=[{"spec": {"containers": [{"name": "m", "image": "repo/m:1"}]}}], labels={"version": "v2"})))
     assert p.name == "default" and p.deployment_name == "dep" and p.namespace == "ns" and p.version == "v2"
     assert p.annotations["seldon.io/rest-timeout"] == "1500"
@@ -47,7 +48,8 @@ def test_pick_predictor():
     ({"name": "r", "type": "ROUTER"}, "graph node 'r': a router needs children"),
     ({"name": "c", "type": "COMBINER"}, "graph node 'c': a combiner needs children"),
     ({"name": "m", "type": "MODEL", "implementation": "MAGIC"}, "graph node 'm': unknown implementation 'MAGIC'"),
-    ({"name": "m", "type": "MODEL", "children": [{"name": "m", "type": "MODEL"}]}, "graph node 'm': duplicate node name"),
+    ({"name": "m", "type": "MODEL", "children": [{"name": "m", "type": "MODEL"}]},
+     "graph node 'm': duplicate node name"),
     ({"name": "ab", "type": "ROUTER", "implementation": "RANDOM_ABTEST", "children": [{"name": "a"}]},
      "RANDOM_ABTEST needs exactly 2 children"),
     ({"name": "ab", "type": "ROUTER", "implementation": "RANDOM_ABTEST", "children": [{"name": "a"}, {"name": "b"}],

@@ -69,7 +69,7 @@ def test_single_model_calls_predict():
 
 
 def test_model_with_child_chains():
-    w, log = walker(node("a", children=[node("b", children=[node("c")])]))
+    w, _log = walker(node("a", children=[node("b", children=[node("c")])]))
     ctx = CallContext()
     assert out(w.predict(REQ, ctx)) == "in>a.predict>b.predict>c.predict"
     assert ctx.routing == {"a": -1, "b": -1}  # leaves get no routing entry
@@ -84,7 +84,7 @@ def test_transformer_model_output_transformer():
 
 def test_methods_override_type_defaults():
     g = node("x", "UNKNOWN_TYPE", [node("m")], methods=["TRANSFORM_INPUT", "TRANSFORM_OUTPUT"])
-    w, log = walker(g)
+    w, _log = walker(g)
     assert out(w.predict(REQ, CallContext())) == "in>x.transform_input>m.predict>x.transform_output"
 
 
@@ -112,7 +112,7 @@ def test_router_out_of_range_names_the_router(route):
 def test_combiner_gets_children_answers_in_order():
     pool = ThreadPoolExecutor(4)
     try:
-        w, log = walker(node("c", "COMBINER", [node("a"), node("b"), node("d")]), pool=pool)
+        w, _log = walker(node("c", "COMBINER", [node("a"), node("b"), node("d")]), pool=pool)
         assert out(w.predict(REQ, CallContext())) == "agg(in>a.predict+in>b.predict+in>d.predict)"
     finally:
         pool.shutdown()
@@ -213,7 +213,7 @@ def test_feedback_route_out_of_range():
 def test_random_abtest(u, child):
     g = node("ab", "ROUTER", [node("a"), node("b")], implementation="RANDOM_ABTEST",
              parameters=[{"name": "ratioA", "value": "0.5", "type": "FLOAT"}])
-    w, log = walker(g, uniform=lambda: u)
+    w, _log = walker(g, uniform=lambda: u)
     assert out(w.predict(REQ, CallContext())) == f"in>{child}.predict"
 
 
@@ -225,7 +225,7 @@ def test_simple_router_and_model_and_average_combiner():
     assert isinstance(res, Response)
     np.testing.assert_allclose(res.value, [[0.1, 0.9, 0.5]] * 2)
     assert res.names == ["class0", "class1", "class2"]
-    w, log = walker(node("sr", "ROUTER", [node("a"), node("b")], implementation="SIMPLE_ROUTER"))
+    w, _log = walker(node("sr", "ROUTER", [node("a"), node("b")], implementation="SIMPLE_ROUTER"))
     assert out(w.predict(REQ, CallContext())) == "in>a.predict"
 
 
