@@ -119,33 +119,35 @@ class RestClient:
         hop = f"{method} {self.base}{path}"
         for attempt in (0, 1):
             conn, reused = self.pool.get()
+            stage = "connect"
             try:
                 if conn.sock is None:
                     _connect(conn, self.timeout_s)
                 else:
                     conn.sock.settimeout(self.timeout_s)
+                stage = "send"
                 conn.request(method, path, body, headers)
+                stage = "receive"
                 resp = conn.getresponse()
                 data = resp.read()
-            except ConnectionRefusedError as exc:
-                conn.close()
-                if attempt == 0:
-                    continue
-                raise NodeUnavailable(
-                    f"node {self.node.name!r} is not reachable ({hop}): {exc.strerror or exc}"
-                ) from None
             except TimeoutError:
                 conn.close()
+                if stage == "connect":
+                    raise NodeUnavailable(f"node {self.node.name!r} is not reachable ({hop}): connect timed out") from None
                 raise NodeTimeout(
                     f"node {self.node.name!r} did not answer within {self.timeout_s:g}s ({hop})"
                 ) from None
             except (ConnectionError, http.client.HTTPException, OSError) as exc:
                 conn.close()
-                if attempt == 0 and (reused or idempotent):
+                # once more on a new connection: always when the node cannot have seen the request
+                # (refused, or a kept-alive connection it had closed failed on sending), and for
+                # idempotent calls whatever happened
+                unseen = stage == "connect" or (stage == "send" and reused)
+                if attempt == 0 and (unseen or idempotent):
                     continue
-                raise NodeUnavailable(
-                    f"node {self.node.name!r} failed ({hop}): {type(exc).__name__}: {exc}"
-                ) from None
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+                verb = "is not reachable" if stage == "connect" else "failed"
+                raise NodeUnavailable(f"node {self.node.name!r} {verb} ({hop}): {why}") from None
             if resp.will_close:
                 conn.close()
             else:
