@@ -35,6 +35,10 @@ class Node:
     def predict(self, X, names=None, meta=None):
         if self.mode == "slow":
             time.sleep(30)
+        if self.mode == "drain":  # say "in flight", then work for a while
+            with open(os.environ["DRAIN_MARK"], "a") as fh:
+                fh.write("in\\n")
+            time.sleep(self.delta)
         if self.mode == "fail":
             raise SeldonMicroserviceException(f"node {self.name} refuses", status_code=418, reason="TEAPOT")
         return np.asarray(X, dtype=float) + self.delta

@@ -361,3 +361,41 @@ def test_status_metadata_metrics_endpoints(nodes, executors):
     with grpc.insecure_channel(ex.grpc_target) as ch:
         gm = pbg.SeldonStub(ch).GraphMetadata(empty_pb2.Empty(), timeout=30)
     assert gm.name == "default" and set(gm.models) == {"c", "a", "b"}
+
+
+# ----------------------------------------------------------------------------------- shutdown
+def test_sigterm_drains_in_flight_requests(workdir, tmp_path):
+    import signal
+    import threading
+    import time
+
+    mark = tmp_path / "in-flight"
+    cm = {"nodes": {"d": {"class": "nodes.Node", "path": str(workdir), "parameters": [
+        {"name": "name", "value": "d", "type": "STRING"}, {"name": "mode", "value": "drain", "type": "STRING"},
+        {"name": "delta", "value": "2", "type": "FLOAT"}]}}}
+    ex = ExecutorProcess(tmp_path, "drain", sdep({"name": "d", "type": "MODEL"}), class_map=cm,
+                         env={"DRAIN_MARK": str(mark)}).wait()
+    results: dict[str, Any] = {}
+
+    def rest() -> None:
+        results["rest"] = ex.predict({"data": {"ndarray": [[1.0]]}})
+
+    def grpc_call() -> None:
+        results["grpc"] = grpc_predict(ex, {"data": {"ndarray": [[1.0]]}})[0]
+
+    threads = [threading.Thread(target=rest), threading.Thread(target=grpc_call)]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while not (mark.exists() and mark.read_text().count("in") == 2):  # both requests are inside the node
+            assert time.monotonic() < deadline, ex.proc.output()
+            time.sleep(0.02)
+        ex.proc.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(60)
+        assert results["rest"].status_code == 200 and results["rest"].json()["data"]["ndarray"] == [[3.0]]  # x + delta
+        assert list(results["grpc"].data.ndarray[0]) == [3.0]
+        assert ex.proc.proc.wait(60) == 0
+    finally:
+        ex.proc.stop()
