@@ -72,7 +72,7 @@ class Executor:
             self.metrics.observe_client(service, node.name, node.image, method, code, seconds)
 
         s = self.settings
-        rest = (RestClient(node, host, ep.rest_port, s.node_timeout_s(node.name, "rest"), observe)
+        rest = (RestClient(node, host, ep.rest_port, s.node_timeout_s(node.name, "rest"), observe, s.max_payload_bytes)
                 if ep.rest_port else None)
         grpc_client = (GrpcClient(node, host, ep.grpc_port, s.node_timeout_s(node.name, "grpc"), observe,
                                   s.max_payload_bytes) if ep.grpc_port else None)

@@ -118,7 +118,7 @@ class InProcessNode:
             return messages.to_proto(msg)
         from ..util import jsonutil
 
-        return jsonutil.loads(jsonutil.dumps(messages.to_json(msg)))
+        return jsonutil.loads(messages.to_json_bytes(msg))
 
     def call(self, method: str, msg: Any, ctx: CallContext) -> Any:
         try:

@@ -79,7 +79,8 @@ def test_connections_are_kept_alive_and_reused(server_factory):
     srv = server_factory()
     c = srv.client()
     for _ in range(5):
-        assert c.call("predict", {"data": {"ndarray": [1]}}, CallContext()) == {"data": {"ndarray": [1]}}
+        reply = c.call("predict", {"data": {"ndarray": [1]}}, CallContext())
+        assert reply.raw == b'{"data":{"ndarray":[1]}}' and reply.value() == {"data": {"ndarray": [1]}}
     assert srv.requests == 5 and len(srv.connections) == 1
 
 
