@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import SeldonNotImplementedError
 from .metrics.mpdir import MultiprocessDir
@@ -79,7 +80,7 @@ def _gunicorn_worker_module(settings: Settings) -> str:
     from .transports.rest.server import gunicorn_options
 
     worker = str(gunicorn_options(settings)["worker_class"])
-    return SUPPORTED_WORKERS.get(worker, worker).rpartition(".")[0]
+    return str(SUPPORTED_WORKERS.get(worker, worker)).rpartition(".")[0]
 
 
 class Microservice:
@@ -210,7 +211,7 @@ class Microservice:
     def child_imports(self) -> tuple[str, ...]:
         """The modules the children will import (see :func:`share_before_fork`)."""
         s = self.settings
-        modules = DEBUG_REST_IMPORTS if s.debug else REST_IMPORTS + (_gunicorn_worker_module(s),)
+        modules: tuple[str, ...] = DEBUG_REST_IMPORTS if s.debug else REST_IMPORTS + (_gunicorn_worker_module(s),)
         if s.grpc_workers:
             modules += GRPC_IMPORTS
         if self.metrics_enabled:

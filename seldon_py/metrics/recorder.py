@@ -9,11 +9,11 @@ files at scrape time, so all counts are exact across workers, threads and recycl
 
 from __future__ import annotations
 
-from bisect import bisect_left
 import logging
 import math
 import os
 import threading
+from bisect import bisect_left
 from typing import Any
 
 from ..errors import BadMetric
@@ -106,7 +106,7 @@ class ServiceMetrics:
     def record(self, metrics: list[dict[str, Any]], method: str) -> None:
         """Record validated metric dicts; BadMetric (500) if one cannot be recorded as it is."""
         resolved = [self._resolve(m, method) for m in metrics]  # all or nothing
-        for (kind, child), m in zip(resolved, metrics):
+        for (kind, child), m in zip(resolved, metrics, strict=True):
             value = m["value"]
             if kind == "COUNTER":
                 child.inc(value)

@@ -1,9 +1,9 @@
 """The transport-agnostic core: what predict/transform/route/aggregate/feedback/health/metadata
 do, given a decoded request. REST and gRPC are thin adapters over :class:`DataPlane`.
 
-Each transport hands in its codec (``seldon_py.protocol.seldon.json_codec`` or ``seldon_py.transports.grpc.codec``): a module
-with ``TRANSPORT``, ``decode_message(raw) -> Payload``, ``decode_message_list(raw) -> list``,
-``raw_metrics(result)`` and ``strip_raw_metrics(result)``. No I/O happens here.
+Each transport hands in its codec (``seldon_py.protocol.seldon.json_codec`` or
+``seldon_py.transports.grpc.codec``): a module with ``TRANSPORT``, ``decode_message(raw) -> Payload``,
+``decode_message_list(raw) -> list``, ``raw_metrics(result)`` and ``strip_raw_metrics(result)``. No I/O happens here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ...runtime import custom_metrics
 from ...errors import (
     BadMetadata,
     BadRequest,
@@ -23,10 +22,11 @@ from ...errors import (
     NotReady,
     SeldonNotImplementedError,
 )
+from ...model.reflection import Dispatch
+from ...runtime import custom_metrics
 from ...runtime.batching import SharedResponse
 from ...runtime.runtime import MetricsRecorder, NullRecorder
 from .payload import DATA_KINDS, Payload, RawResult, Response, build_response, unwrap
-from ...model.reflection import Dispatch
 
 logger = logging.getLogger(__name__)
 

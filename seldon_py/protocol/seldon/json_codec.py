@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ...util import jsonutil
 from ...errors import BadRequest
+from ...util import jsonutil
 from .payload import DATA_EMPTY, Payload, Response, default_names
 
 #: the JSON codec passes request meta to the user as it came (``None`` when absent)
@@ -228,7 +228,8 @@ def message_data_view(msg: Any) -> tuple[str | None, Any, list[str], dict[str, A
     """For feedback: (kind, value, names, meta) of an optional embedded message; non-data → empty."""
     if not isinstance(msg, dict):
         return None, np.array([]), [], {}
-    meta = msg.get("meta") if isinstance(msg.get("meta"), dict) else {}
+    given = msg.get("meta")
+    meta: dict[str, Any] = given if isinstance(given, dict) else {}
     if "data" in msg:
         kind, value, names = decode_data(msg["data"])
         return kind, value, names, meta

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
-from .handler import FeedbackPayload
 from ...errors import BadRequest
-from .payload import DATA_EMPTY, Payload, Response, default_names
 from ...proto import prediction_pb2 as pb
+from .handler import FeedbackPayload
+from .payload import DATA_EMPTY, Payload, Response, default_names
 
 TRANSPORT = "grpc"
 
@@ -142,7 +142,7 @@ def _tensor_parts(arr: np.ndarray) -> tuple[list[Any], int]:
     shape = b"".join(_write_varint(d) for d in arr.shape)
     parts: list[Any] = [b"\x0a", _write_varint(len(shape)), shape] if arr.ndim else []
     if arr.size:
-        values = memoryview(np.ascontiguousarray(arr, dtype=_F64).reshape(-1)).cast("B")
+        values = np.ascontiguousarray(arr, dtype=_F64).reshape(-1).data.cast("B")
         parts += [b"\x12", _write_varint(values.nbytes), values]
     return parts, sum(len(p) for p in parts)
 
@@ -312,7 +312,7 @@ def _meta_head(meta: dict[str, Any]) -> bytes:
                 pass  # protobuf raises its own error for it
             else:
                 return _field(b"\x12", puid_field + body)
-    return _meta_only(meta).SerializeToString()  # type: ignore[no-any-return]
+    return _meta_only(meta).SerializeToString()
 
 
 @lru_cache(maxsize=16)
@@ -378,7 +378,7 @@ def encode_response_bytes(resp: Response) -> bytes:
             nd = _list_value_bytes(value)
             if nd is not None:
                 return head + _field(b"\x1a", names + _field(b"\x1a", nd))
-    return encode_response(resp).SerializeToString()  # type: ignore[no-any-return]
+    return encode_response(resp).SerializeToString()
 
 
 def encode_response(resp: Response) -> pb.SeldonMessage:

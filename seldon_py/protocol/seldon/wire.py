@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from . import proto_codec
 from ...errors import BadRequest
-from .payload import DATA_EMPTY, Payload
 from ...proto import prediction_pb2 as pb
+from . import proto_codec
+from .payload import DATA_EMPTY, Payload
 
 _DOUBLE = Struct("<d")
 _INF = float("inf")
