@@ -279,7 +279,7 @@ def test_counts_are_exact_across_processes_and_threads(mpdir, scrape):
     assert value(s, "seldon_api_model_feedback_reward_total") == total
     # the dead children are still "in flight" until their exit is reported
     for pid in pids:
-        mpdir_mod.process_exited(pid)
+        mpdir_mod.process_exited(pid, mpdir.path)
     s = scrape()
     assert value(s, "hits_total") == total and not value(s, names.REQUESTS_IN_FLIGHT)
     assert value(s, "seldon_api_model_requests_total") == total
@@ -297,7 +297,7 @@ def test_exited_processes_are_folded_into_the_archive(mpdir, scrape):
 
     for n in range(1, 6):
         pid = in_child(worker(n))
-        mpdir_mod.process_exited(pid)
+        mpdir_mod.process_exited(pid, mpdir.path)
         assert mpdir_mod.files_of(pid, mpdir.path) == []
         time.sleep(0.01)  # distinct timestamps for the most recent gauge
     dbs = sorted(f for f in os.listdir(mpdir.path) if f.endswith(".db"))
@@ -317,5 +317,5 @@ def test_exited_processes_are_folded_into_the_archive(mpdir, scrape):
 
 def test_process_exited_without_a_directory_or_files_is_a_no_op(tmp_path, monkeypatch):
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    mpdir_mod.process_exited(12345)
+    mpdir_mod.process_exited(12345, None)
     mpdir_mod.process_exited(12345, str(tmp_path))
