@@ -20,7 +20,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .mpdir import ENV, collect_lock
+from .mpdir import collect_lock
 from .process import ProcessTreeCollector
 
 logger = logging.getLogger(__name__)
@@ -122,10 +122,7 @@ class MetricsService:
 
     name = "metrics server"
 
-    def __init__(self, settings: Any, root_pid: int) -> None:
-        directory = os.environ.get(ENV)
-        if not directory:
-            raise RuntimeError(f"{ENV} is not set: the metrics directory must be created first")
+    def __init__(self, settings: Any, root_pid: int, directory: str) -> None:
         self.settings = settings
         self.exposition = Exposition(directory, root_pid)
         self.server: MetricsHTTPServer | None = None

@@ -9,7 +9,7 @@ from typing import Any
 
 from ...protocol.seldon import proto_codec
 from ...protocol.seldon.payload import Payload
-from ...protocol.seldon.wire import ScannedRequest, decode_scanned
+from ...protocol.seldon.wire import ScannedRequest
 
 
 class WireCodec:
@@ -27,5 +27,5 @@ class WireCodec:
 
     def decode_message(self, raw: Any) -> Payload:
         if type(raw) is ScannedRequest:
-            return decode_scanned(raw)
+            return proto_codec.decode_scanned(raw)
         return proto_codec.decode_message(raw, self.wire if raw is self.msg else None)
