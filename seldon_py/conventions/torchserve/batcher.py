@@ -58,7 +58,7 @@ class HandlerBatcher:
         futures: list[Future[TSResponse]] = [item[1] for item in batch.items]
         try:
             responses = self.run([item[0] for item in batch.items])
-            for fut, resp in zip(futures, responses):
+            for fut, resp in zip(futures, responses, strict=True):
                 fut.set_result(resp)
         except BaseException as exc:  # noqa: BLE001 - delivered to every waiting request
             for fut in futures:

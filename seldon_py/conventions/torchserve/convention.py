@@ -84,8 +84,11 @@ def _source_is_handler(path: Path) -> bool:
     if len(classes) != 1:
         return False
     cls = classes[0]
-    if any((isinstance(b, ast.Name) and b.id == "BaseHandler") or (isinstance(b, ast.Attribute) and b.attr == "BaseHandler")
-           for b in cls.bases):
+    def names_base_handler(base: ast.expr) -> bool:
+        return (isinstance(base, ast.Name) and base.id == "BaseHandler") or (
+            isinstance(base, ast.Attribute) and base.attr == "BaseHandler")
+
+    if any(names_base_handler(b) for b in cls.bases):
         return True
     methods = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
     return {"handle", "initialize"} <= methods

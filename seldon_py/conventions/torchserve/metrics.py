@@ -70,7 +70,7 @@ class CachedMetric:
 
     def add_or_update(self, value: Any, dimension_values: list[str] | None = None, request_id: str = "") -> None:
         values = list(dimension_values or [])
-        tags = {_name(n, _INVALID_LABEL): str(v) for n, v in zip(self.dimension_names, values)}
+        tags = {_name(n, _INVALID_LABEL): str(v) for n, v in zip(self.dimension_names, values, strict=False)}
         self.owner._add(self.metric_name, value, self.unit, self.metric_type, tags)
 
     def update(self, value: Any, request_id: str = "", dimensions: Any = None) -> None:

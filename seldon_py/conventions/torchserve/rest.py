@@ -35,7 +35,7 @@ NO_CACHE = (
 class _Bare(Response):
     """A response with no Content-Type unless one is given (TorchServe sends none by default)."""
 
-    default_mimetype = None  # type: ignore[assignment]
+    default_mimetype = None
 
 
 def _error(code: int, message: str, type_: str, request_id: str | None = None) -> Response:
@@ -150,7 +150,8 @@ def blueprint(model: TorchServeModel, dataplane: Any = None) -> Blueprint:
     @bp.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         code = exc.code or 500
-        kind = {413: "RequestEntityTooLargeException", 405: "MethodNotAllowedException"}.get(code, "BadRequestException")
+        kind = {413: "RequestEntityTooLargeException", 405: "MethodNotAllowedException"}.get(
+            code, "BadRequestException")
         return _error(code, exc.description or exc.name, kind)
 
     @bp.errorhandler(Exception)

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 JSON_MIME = "application/json"
 
 
-class Headers(dict):  # type: ignore[type-arg]
+class Headers(dict[Any, Any]):
     """A request's headers for ``context.get_request_header``: exact key first, then any case."""
 
     def get(self, key: Any, default: Any = None) -> Any:

@@ -145,7 +145,8 @@ def test_rest_predictions_byte_for_byte(client):
 def test_rest_errors_and_ping(client):
     r = client.post("/predictions/other", data=b"1")
     assert (r.status_code, r.content_type) == (404, "application/json")
-    assert r.data == b'{\n  "code": 404,\n  "type": "ModelNotFoundException",\n  "message": "Model not found: other"\n}\n'
+    assert r.data == (b'{\n  "code": 404,\n  "type": "ModelNotFoundException",\n'
+                      b'  "message": "Model not found: other"\n}\n')
     r = client.post("/predictions/docs/9.9", data=b"1")
     assert r.status_code == 404
     assert json.loads(r.data)["message"] == "Model version: 9.9 does not exist for model: docs"

@@ -67,7 +67,8 @@ def test_docs_handler_archive_over_seldon_rest_torchserve_rest_and_grpc(tmp_path
     assert json.loads(r.content)["input"] == "abc"
     r = requests.post(f"{svc.url}/predictions/nope", data="1", timeout=60)
     assert (r.status_code, r.headers["Content-Type"]) == (404, "application/json")
-    assert r.content == b'{\n  "code": 404,\n  "type": "ModelNotFoundException",\n  "message": "Model not found: nope"\n}\n'
+    assert r.content == (b'{\n  "code": 404,\n  "type": "ModelNotFoundException",\n'
+                         b'  "message": "Model not found: nope"\n}\n')
     r = requests.get(f"{svc.url}/ping", timeout=60)
     assert (r.status_code, r.headers["Content-Type"], r.content) == (200, "application/json",
                                                                       b'{\n  "status": "Healthy"\n}\n')

@@ -70,9 +70,8 @@ class BaseHandler:
             else:
                 self.model = torch.jit.load(self.model_pt_path, map_location=self.map_location)
             self.model.eval()
-        from ts.utils.util import load_label_mapping
-
-        self.mapping = load_label_mapping(os.path.join(model_dir, "index_to_name.json"))
+        util = importlib.import_module("ts.utils.util")
+        self.mapping = util.load_label_mapping(os.path.join(model_dir, "index_to_name.json"))
         self.initialized = True
 
     def _load_pickled_model(self, model_dir: str, model_file: str, model_pt_path: str) -> Any:
