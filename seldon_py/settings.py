@@ -97,6 +97,10 @@ def parse_str(value: str, what: str) -> str:
     return value
 
 
+def parse_lower(value: str, what: str) -> str:
+    return str(value).strip().lower()
+
+
 def parse_upper(value: str, what: str) -> str:
     return value.strip().upper()
 
@@ -341,6 +345,11 @@ class Settings:
     preload: bool = _bool(
         False, "run load() once in the main process before forking, so workers share the model's memory",
         flags=("--preload",), env=("SELDON_PRELOAD",))
+    model_convention: str = setting(
+        "auto", "serve INTERFACE_NAME as a model written for this server; auto detects TorchServe, VESSL, "
+                "Rafiki and Starwhale models before the Seldon path, seldon skips detection",
+        parse_lower, flags=("--model-convention",), env=("SELDON_MODEL_CONVENTION",),
+        choices=("auto", "seldon", "torchserve", "vessl", "rafiki", "starwhale"), metavar="NAME")
     tracing: bool = _bool(False, "accepted for compatibility; tracing is not supported",
                           flags=("--tracing",), env=("TRACING",))
     persistence: bool = _bool(False, "accepted for compatibility; persistence was removed in Seldon Core 1.x",
@@ -411,7 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("interface_name",
-                   help="class to serve: Module (file Module.py with class Module) or pkg.module.Class")
+                   help="what to serve: Module (file Module.py with class Module) or pkg.module.Class; for models "
+                        "written for other servers also module, module.function, model.mar or a model folder "
+                        "(see --model-convention)")
     p.add_argument("legacy_api_type", nargs="?", help=argparse.SUPPRESS)
     for s in SETTINGS:
         if not s.flags:

@@ -120,6 +120,7 @@ DOCUMENTED_SOURCES = {  # setting -> (flags, environment variables)
     "max_batch_size": (("--max-batch-size",), ("SELDON_MAX_BATCH_SIZE",)),
     "max_batch_latency_ms": (("--max-batch-latency-ms",), ("SELDON_MAX_BATCH_LATENCY_MS",)),
     "preload": (("--preload",), ("SELDON_PRELOAD",)),
+    "model_convention": (("--model-convention",), ("SELDON_MODEL_CONVENTION",)),
     "tracing": (("--tracing",), ("TRACING",)),
     "persistence": (("--persistence",), ()),
     "unit_id": ((), ("PREDICTIVE_UNIT_ID",)),
