@@ -153,13 +153,13 @@ class Microservice:
         """This process's recorder of custom metrics and feedback."""
         if self.recorder_factory is not None:
             return self.recorder_factory()
-        return self.process_metrics()  # type: ignore[no-any-return]
+        return self.process_metrics()
 
     def make_observer(self) -> RequestObserver:
         """This process's request metrics (for the REST app and the gRPC servicer)."""
         if not self.metrics_enabled:
             return NullObserver()
-        return self.process_metrics()  # type: ignore[no-any-return]
+        return self.process_metrics()
 
     def batching(self, threads: int) -> tuple[int, float] | None:
         """(max batch size, max latency in s) for a serving process with ``threads`` threads, or

@@ -171,10 +171,14 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 def nesting_depth(data: bytes | str, at_least: int = MAX_DEPTH) -> int:
     """How deep arrays and objects nest in the (valid) JSON text ``data``; exact when it is more
     than ``at_least``, else some number <= ``at_least`` (cheap: counting brackets shows it)."""
-    if data.count("[" if isinstance(data, str) else b"[") + \
-            data.count("{" if isinstance(data, str) else b"{") <= at_least:
-        return 0
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if isinstance(data, str):
+        if data.count("[") + data.count("{") <= at_least:
+            return 0
+        raw = data.encode("utf-8", "surrogatepass")
+    else:
+        if data.count(b"[") + data.count(b"{") <= at_least:
+            return 0
+        raw = data
     if b'"' in raw:
         raw = _JSON_STRING.sub(b"", raw)
     brackets = np.frombuffer(raw.translate(None, _NOT_BRACKETS), dtype=np.uint8)

@@ -103,7 +103,7 @@ def hostile_value(rng: random.Random) -> Any:
     if kind == 18:
         return {"tags": _deep(rng, rng.choice([10, 120]))}
     if kind == 19:
-        return ["t:%d" % i for i in range(rng.randrange(0, 5000))]
+        return [f"t:{i}" for i in range(rng.randrange(0, 5000))]
     if kind == 20:
         return {"values": list(range(rng.randrange(0, 100))), "shape": [rng.randrange(0, 200)]}
     return rng.random()
@@ -277,10 +277,12 @@ def _malformed_http(rng: random.Random) -> bytes:
     if kind == 1:
         return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
     if kind == 2:
-        return rng.choice([b"GARBAGE\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/1.1", b"\r\n\r\n", b"GET / HTTP/2.0\r\n\r\n",
-                           b"G\x00T / HTTP/1.1\r\n\r\n", b"GET /\xff HTTP/1.1\r\nHost: x\r\n\r\n"])
+        return rng.choice([b"GARBAGE\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/1.1", b"\r\n\r\n",
+                           b"GET / HTTP/2.0\r\n\r\n", b"G\x00T / HTTP/1.1\r\n\r\n",
+                           b"GET /\xff HTTP/1.1\r\nHost: x\r\n\r\n"])
     if kind == 3:
-        return good.replace(b"Content-Length", rng.choice([b"Content-Length: 5\r\nContent-Length", b"Content-Length: -"]))
+        return good.replace(b"Content-Length",
+                            rng.choice([b"Content-Length: 5\r\nContent-Length", b"Content-Length: -"]))
     if kind == 4:
         return good.replace(b"Host: fuzz", b"Host: fuzz\r\nTransfer-Encoding: " +
                             rng.choice([b"gzip", b"chunked, gzip", b"identity", b"chunked"]))

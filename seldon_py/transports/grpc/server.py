@@ -66,7 +66,7 @@ class StreamSlots:
         self._free.release()
 
 
-class ReflectionServicer(reflection.ReflectionServicer):  # type: ignore[misc]
+class ReflectionServicer(reflection.ReflectionServicer):
     """Server reflection whose streams are bounded (:class:`StreamSlots`).
 
     A reflection stream holds a server thread for as long as the client keeps it open (grpcurl
@@ -78,7 +78,7 @@ class ReflectionServicer(reflection.ReflectionServicer):  # type: ignore[misc]
         super().__init__(service_names)
         self._slots = slots
 
-    def ServerReflectionInfo(self, request_iterator: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def ServerReflectionInfo(self, request_iterator: Any, context: Any) -> Any:  # noqa: N802
         self._slots.take(context)
         try:
             yield from super().ServerReflectionInfo(request_iterator, context)

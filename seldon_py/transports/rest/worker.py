@@ -53,7 +53,7 @@ from typing import Any
 
 from gunicorn import util
 from gunicorn.arbiter import Arbiter
-from gunicorn.workers.gthread import ThreadWorker, TConn
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 #: seconds between looks at the table while this worker is not accepting because of it
 PAUSED_RECHECK_S = 0.05
@@ -487,9 +487,9 @@ class ServingWorker(BalancedThreadWorker):
         while self._lingering and self._lingering[0].deadline <= now:
             self._end_linger(self._lingering[0])
 
-    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+    def wait_for_and_dispatch_events(self, timeout: float | None) -> None:
         if self._reading or self._lingering:
-            timeout = min(timeout, 0.5)
+            timeout = 0.5 if timeout is None else min(timeout, 0.5)
         super().wait_for_and_dispatch_events(timeout)
 
     def finish_request(self, conn: Any, fs: Any) -> None:
@@ -524,7 +524,7 @@ class ServingWorker(BalancedThreadWorker):
         return bool(conn.parser.finish_body(deadline=time.monotonic() + 1.0, max_bytes=PREREAD_BODY_BYTES))
 
     # ------------------------------------------------------------ stopping
-    def set_accept_enabled(self, enabled: bool) -> None:
+    def set_accept_enabled(self, enabled: bool | None) -> None:
         if not enabled and not self.alive:
             self._accept_queued()
         super().set_accept_enabled(enabled)
@@ -629,7 +629,9 @@ def _gunicorn_error(exc: BaseException) -> tuple[int, str, str, str]:
 
     bad = "MICROSERVICE_BAD_DATA"
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, (e.InvalidResponseHeader, e.InvalidResponseHeaderName)):
+    response_errors = tuple(getattr(e, name) for name in ("InvalidResponseHeader", "InvalidResponseHeaderName")
+                            if hasattr(e, name))  # gunicorn >= 23
+    if response_errors and isinstance(exc, response_errors):
         return 500, "Internal Server Error", f"invalid response header: {text}", "MICROSERVICE_INTERNAL_ERROR"
     if isinstance(exc, e.LimitRequestLine):
         return 414, "URI Too Long", f"request line too long: {text}", bad
@@ -674,7 +676,7 @@ def refuse_new_connections(listener: socket.socket) -> bool:
     return True
 
 
-class DrainingArbiter(Arbiter):  # type: ignore[misc]
+class DrainingArbiter(Arbiter):
     """gunicorn's arbiter; stopping, it first makes the listeners refuse new connections
     (:func:`refuse_new_connections`), so the workers can answer every connection already queued
     (:meth:`ServingWorker._accept_queued`) before the last copy of the listener is closed."""

@@ -39,7 +39,7 @@ def _recv_response(sock: socket.socket, deadline: float) -> bytes:
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
             chunk = sock.recv(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             break
         except OSError:
             break
