@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import SeldonNotImplementedError
 from .metrics.mpdir import MultiprocessDir
@@ -248,7 +249,7 @@ class Microservice:
     def child_imports(self) -> tuple[str, ...]:
         """The modules the children will import (see :func:`share_before_fork`)."""
         s = self.settings
-        modules = DEBUG_REST_IMPORTS if s.debug else REST_IMPORTS + (_gunicorn_worker_module(s),)
+        modules: tuple[str, ...] = DEBUG_REST_IMPORTS if s.debug else REST_IMPORTS + (_gunicorn_worker_module(s),)
         if s.grpc_workers:
             modules += GRPC_IMPORTS
         if self.metrics_enabled:

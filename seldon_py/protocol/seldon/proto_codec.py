@@ -118,7 +118,7 @@ def _tensor_parts(arr: np.ndarray) -> tuple[list[Any], int]:
     shape = b"".join(_write_varint(d) for d in arr.shape)
     parts: list[Any] = [b"\x0a", _write_varint(len(shape)), shape] if arr.ndim else []
     if arr.size:
-        values = memoryview(np.ascontiguousarray(arr, dtype=_F64).reshape(-1)).cast("B")
+        values = np.ascontiguousarray(arr, dtype=_F64).reshape(-1).data.cast("B")
         parts += [b"\x12", _write_varint(values.nbytes), values]
     return parts, sum(len(p) for p in parts)
 

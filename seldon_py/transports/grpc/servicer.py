@@ -1,4 +1,5 @@
-"""The gRPC adapter: every Seldon service/RPC (spec §7.1) over one :class:`~seldon_py.protocol.seldon.handler.SeldonHandler`.
+"""The gRPC adapter: every Seldon service/RPC (spec §7.1) over one
+:class:`~seldon_py.protocol.seldon.handler.SeldonHandler`.
 
 Each RPC is a thin function ``request message -> serialized response bytes``; one wrapper
 (:meth:`SeldonServicer._rpc`) around all of them does the transport work once:
@@ -29,9 +30,6 @@ import grpc
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import DecodeError, Message
 
-from ...protocol.seldon import proto_codec
-from ...protocol.seldon.handler import SeldonHandler
-from ...runtime.runtime import NullObserver, RequestObserver
 from ...errors import (
     BadRequest,
     InternalError,
@@ -40,11 +38,14 @@ from ...errors import (
     SeldonMicroserviceException,
     grpc_code_name,
 )
+from ...proto import prediction_pb2 as pb
+from ...protocol.seldon import proto_codec
+from ...protocol.seldon.handler import SeldonHandler
 from ...protocol.seldon.metadata import metadata_to_proto_dict
 from ...protocol.seldon.payload import RawResult, Response
-from ...proto import prediction_pb2 as pb
-from .codec import WireCodec
 from ...protocol.seldon.wire import ScannedRequest, scan_request
+from ...runtime.runtime import NullObserver, RequestObserver
+from .codec import WireCodec
 
 logger = logging.getLogger(__name__)
 

@@ -2,15 +2,17 @@
 
 The app factory runs in each worker after fork; the user's ``load()`` then runs in a background
 thread of that worker (:func:`seldon_py.runtime.runtime.start_loading`, called by the composition
-root), so ``/health/ping`` answers at once and ``/health/status`` (readiness) answers 503 until ``load()`` has finished. If ``load()`` raises, the worker exits with gunicorn's
-boot-error code and the whole server stops with a clear log line instead of serving a broken model.
+root), so ``/health/ping`` answers at once and ``/health/status`` (readiness) answers 503 until
+``load()`` has finished. If ``load()`` raises, the worker exits with gunicorn's boot-error code
+and the whole server stops with a clear log line instead of serving a broken model.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
