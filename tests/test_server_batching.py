@@ -46,5 +46,5 @@ def test_warnings_say_what_to_set(flags, expect):
     ms = service("--max-batch-size", "32", *flags)
     warnings = ms.batching_warnings()
     assert len(warnings) == len(expect)
-    for text, part in zip(warnings, expect):
+    for text, part in zip(warnings, expect, strict=True):
         assert part in text

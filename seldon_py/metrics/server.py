@@ -40,7 +40,7 @@ class Exposition:
         self.registry = CollectorRegistry(auto_describe=False)
         MultiProcessCollector(self.registry, path=directory)
         if root_pid is not None and os.path.isdir("/proc"):
-            self.registry.register(ProcessTreeCollector(root_pid))  # type: ignore[arg-type]
+            self.registry.register(ProcessTreeCollector(root_pid))
 
     def render(self, accept: str = "") -> tuple[bytes, str]:
         """(body, content type) for a request with this ``Accept`` header."""

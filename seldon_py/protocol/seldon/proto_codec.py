@@ -299,7 +299,7 @@ def _meta_head(meta: dict[str, Any]) -> bytes:
                 pass  # protobuf raises its own error for it
             else:
                 return _field(b"\x12", puid_field + body)
-    return _meta_only(meta).SerializeToString()  # type: ignore[no-any-return]
+    return _meta_only(meta).SerializeToString()
 
 
 @lru_cache(maxsize=16)
@@ -365,7 +365,7 @@ def encode_response_bytes(resp: Response) -> bytes:
             nd = _list_value_bytes(value)
             if nd is not None:
                 return head + _field(b"\x1a", names + _field(b"\x1a", nd))
-    return encode_response(resp).SerializeToString()  # type: ignore[no-any-return]
+    return encode_response(resp).SerializeToString()
 
 
 def encode_response(resp: Response) -> pb.SeldonMessage:

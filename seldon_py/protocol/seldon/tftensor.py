@@ -480,7 +480,7 @@ def array_to_tftensor_proto(a: np.ndarray) -> Any:
 
     arr = _as_array(a)
     dtype = _encode_dtype(arr)
-    t = tensor_pb2.TensorProto(dtype=dtype)  # type: ignore[arg-type]  # the enum's int value
+    t = tensor_pb2.TensorProto(dtype=dtype)  # type: ignore[arg-type]  # an int DataType; stubs want the enum type
     t.tensor_shape.SetInParent()
     for size in arr.shape:
         t.tensor_shape.dim.add(size=size)

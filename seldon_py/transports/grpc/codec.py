@@ -1,7 +1,6 @@
 """The gRPC codec handed to :class:`~seldon_py.protocol.seldon.handler.SeldonHandler`:
-:mod:`seldon_py.protocol.seldon.proto_codec` plus the request's wire bytes, so large tensors are
-read from the bytes grpcio received rather than re-serialised out of the parsed message, and
-requests that were only scanned
+:mod:`seldon_py.protocol.seldon.proto_codec` plus the request's wire bytes, so large tensors are read
+from the bytes grpcio received rather than re-serialised out of the parsed message, and requests that were only scanned
 (:class:`~seldon_py.protocol.seldon.wire.ScannedRequest`) are decoded from their bytes."""
 
 from __future__ import annotations

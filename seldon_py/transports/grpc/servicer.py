@@ -121,10 +121,10 @@ def _serialize_raw(value: Any, cls: type[Message], hook: str) -> bytes:
     """What a ``*_raw``/``*_grpc`` user method returned → wire bytes of the RPC's response type."""
     desc = getattr(value, "DESCRIPTOR", None)
     if desc is not None and getattr(desc, "full_name", None) == cls.DESCRIPTOR.full_name:
-        return value.SerializeToString()  # type: ignore[no-any-return]
+        return value.SerializeToString()
     if isinstance(value, dict):
         try:
-            return json_format.ParseDict(value, cls()).SerializeToString()  # type: ignore[no-any-return]
+            return json_format.ParseDict(value, cls()).SerializeToString()
         except json_format.ParseError as exc:
             raise InternalError(f"{hook} returned a dict that is not a {cls.DESCRIPTOR.full_name}: {exc}") from None
     raise InternalError(
@@ -206,7 +206,7 @@ class SeldonServicer:
 
     # ------------------------------------------------------------------ transport glue
     def _body(self, method: str) -> Callable[[Any, bytes], bytes]:
-        return {
+        bodies: dict[str, Callable[[Any, bytes], bytes]] = {
             "Predict": self.predict,
             "TransformInput": self.transform_input,
             "TransformOutput": self.transform_output,
@@ -216,7 +216,8 @@ class SeldonServicer:
             "Metadata": self.metadata,
             "ModelMetadata": self.metadata,
             "GraphMetadata": self.graph_metadata,
-        }[method]
+        }
+        return bodies[method]
 
     def _rpc(
         self, endpoint: str, body: Callable[[Any, bytes], bytes]

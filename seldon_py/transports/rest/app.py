@@ -152,10 +152,10 @@ def _raw_body(value: Any, status_from_body: bool) -> tuple[bytes, int]:
     if status_from_body and isinstance(value, dict):
         st = value.get("status")
         code = st.get("code") if isinstance(st, dict) else None
-        if isinstance(st, dict) and isinstance(code, int) and not isinstance(code, bool):
+        if isinstance(code, int) and not isinstance(code, bool):
             if 100 <= code <= 599:
                 status = code
-            elif st.get("status") in (1, "FAILURE"):
+            elif isinstance(st, dict) and st.get("status") in (1, "FAILURE"):
                 status = 500
     return jsonutil.dumps(value), status
 
@@ -202,7 +202,7 @@ def observe_requests(wsgi_app: Any, observer: RequestObserver, paths: frozenset[
         endpoint = path if path in paths else "other"
         started("rest", endpoint)
         t0 = clock()
-        seen: list[Any] = ["500", 0]
+        seen: list[Any] = ["500", 0]  # status code, response Content-Length
 
         def record_status(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             seen[0] = status[:3]
@@ -277,7 +277,7 @@ class JsonFastPath:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         endpoint = self.endpoints.get(environ.get("PATH_INFO", ""))
         n = self._takes(environ) if endpoint is not None else 0
-        if not n or endpoint is None:
+        if endpoint is None or not n:
             return self.flask_wsgi_app(environ, start_response)
         body = environ["wsgi.input"].read(n)
         try:
@@ -304,9 +304,9 @@ class JsonFastPath:
 def _only_own_hooks(app: Flask, *own: Callable[..., Any]) -> bool:
     """Whether the app runs no request hooks but ``own`` (the fast path would skip others, e.g.
     ``before_app_request`` hooks of a user's ``error_blueprint``; then it stays off)."""
-    groups: list[Any] = [*app.before_request_funcs.values(), *app.after_request_funcs.values(),
-                         *app.teardown_request_funcs.values(), *app.url_value_preprocessors.values()]
-    hooks = [f for funcs in groups for f in funcs]
+    registries: list[dict[Any, list[Any]]] = [app.before_request_funcs, app.after_request_funcs,
+                                              app.teardown_request_funcs, app.url_value_preprocessors]
+    hooks = [f for registry in registries for funcs in registry.values() for f in funcs]
     return sorted(map(id, hooks)) == sorted(map(id, own))
 
 

@@ -43,7 +43,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     return opts
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
+class GunicornServer(BaseApplication):
     """A gunicorn application that builds the Flask app with ``app_factory`` in each worker."""
 
     def __init__(self, app_factory: Callable[[], Flask], options: dict[str, Any]) -> None:
@@ -56,7 +56,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             if value is not None and key in self.cfg.settings:
                 self.cfg.set(key, value)
 
-    def load(self) -> Flask:
+    def load(self) -> Flask:  # type: ignore[override]  # a Flask app is a WSGI app; the stub's type is narrower
         return self._factory()
 
 
