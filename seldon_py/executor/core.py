@@ -18,11 +18,10 @@ from ..graph.builtins import BuiltinNode
 from ..graph.errors import NodeReplyError
 from ..graph.spec import GraphNode, Predictor
 from ..graph.walker import CallContext, LockedRandom, NodeCaller, Walker
-from ..protocol.seldon.handler import DataPlane
 from ..protocol.seldon.payload import RawResult, Response
 from .clients import GrpcClient, RemoteNode, RestClient
 from .config import ExecutorSettings
-from .inprocess import InProcessNode
+from .inprocess import InProcessNode, LocalUnit
 from .metrics import ExecutorMetrics
 from .payload_log import PayloadLogger
 
@@ -30,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 
 class Executor:
-    def __init__(self, settings: ExecutorSettings, predictor: Predictor, dataplanes: dict[str, DataPlane]) -> None:
+    def __init__(self, settings: ExecutorSettings, predictor: Predictor, dataplanes: dict[str, LocalUnit]) -> None:
         self.settings = settings
         self.predictor = predictor
         self.dataplanes = dataplanes
@@ -86,9 +85,9 @@ class Executor:
 
         def load() -> None:
             try:
-                for name, dp in self.dataplanes.items():
+                for name, unit in self.dataplanes.items():
                     logger.info("loading in-process node %r", name)
-                    dp.load()
+                    unit.runtime.load()
             except BaseException as exc:
                 self.load_error = exc
                 logger.error("load() of an in-process node failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
@@ -152,7 +151,7 @@ class Executor:
     def node_metadata(self, name: str, ctx: CallContext) -> dict[str, Any]:
         node = self._node(name)
         if name in self.local:
-            return self.local[name].dp.metadata()
+            return self.local[name].metadata()
         if node.builtin:
             return {"name": node.name, "versions": [], "platform": "seldon-executor", "inputs": [], "outputs": [],
                     "custom": {"implementation": node.builtin}}
@@ -162,7 +161,7 @@ class Executor:
         status, ctype, body = self._get(name, "/metadata", ctx)
         if status != 200:
             raise NodeReplyError(name, status, body, ctype)
-        return orjson.loads(body)  # type: ignore[no-any-return]
+        return orjson.loads(body)
 
     def _get(self, name: str, path: str, ctx: CallContext) -> tuple[int, str, bytes]:
         r = self.remote[name]
