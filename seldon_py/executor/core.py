@@ -54,7 +54,9 @@ class Executor:
             if node.builtin:
                 callers[node.name] = BuiltinNode(node, uniform)
             elif node.name in dataplanes:
-                callers[node.name] = self.local[node.name] = InProcessNode(node, dataplanes[node.name])
+                unit = dataplanes[node.name]
+                unit.runtime.recorder = self.metrics.node_recorder(node.name, node.image)
+                callers[node.name] = self.local[node.name] = InProcessNode(node, unit)
             else:
                 callers[node.name] = self.remote[node.name] = self._remote(node)
         self.walker = Walker(predictor, callers, pool=self.pool, inject_routing=settings.inject_routing,

@@ -320,6 +320,17 @@ def test_in_process_gives_the_same_answers_as_remote(nodes, executors, graph, re
     assert json_format.MessageToDict(ga) == json_format.MessageToDict(gb)
 
 
+def test_in_process_nodes_custom_metrics_are_exposed(nodes, executors):
+    import requests
+
+    ex = local(executors, nodes, "chain")
+    ex.predict({"data": {"ndarray": [[1.0]]}})
+    text = requests.get(ex.url + "/metrics", timeout=30).text
+    line = next(x for x in text.splitlines() if x.startswith("node_calls_total{") and 'model_name="b"' in x)
+    assert 'method="predict"' in line and 'node="b"' in line and 'deployment_name="dep"' in line
+    assert float(line.rsplit(" ", 1)[1]) >= 1
+
+
 def test_in_process_errors_match_remote(nodes, executors):
     graph = n(nodes, "a", children=[n(nodes, "f")])
     rem = executors("fail", sdep(graph))
