@@ -123,14 +123,27 @@ class Executor:
                     pass
             except OSError as exc:
                 return False, f"node {name!r} at {ep.host}:{port} is not reachable: {exc}"
-            if self.settings.full_health_checks and r.rest is not None:
-                try:
-                    status, _ct, _body = r.rest.get("/health/status", CallContext())
-                except Exception as exc:  # noqa: BLE001
-                    return False, f"node {name!r} health check failed: {exc}"
-                if status != 200:
-                    return False, f"node {name!r} is not healthy (health/status answered {status})"
+            if self.settings.full_health_checks:
+                healthy, why = self._node_health(r)
+                if not healthy:
+                    return False, f"node {name!r} is not healthy: {why}"
         return True, ""
+
+    @staticmethod
+    def _node_health(r: RemoteNode) -> tuple[bool, str]:
+        """A node's own health check: REST ``/health/status`` 200, or gRPC health SERVING."""
+        try:
+            if r.rest is not None:
+                status, _ct, _body = r.rest.get("/health/status", CallContext())
+                return status == 200, f"/health/status answered {status}"
+            assert r.grpc is not None
+            from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+            stub: Any = health_pb2_grpc.HealthStub(r.grpc.channel)
+            reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+            return reply.status == health_pb2.HealthCheckResponse.SERVING, "gRPC health is not SERVING"
+        except Exception as exc:  # noqa: BLE001 - any failure means not healthy
+            return False, f"{type(exc).__name__}: {exc}"
 
     # ---------------------------------------------------------------- per node
     def _node(self, name: str) -> GraphNode:
