@@ -219,7 +219,8 @@ _HEAD_END = b"\r\n\r\n"
 
 def error_response_bytes(status: int, phrase: str, message: str, reason: str) -> bytes:
     """A complete HTTP/1.1 response carrying the Seldon JSON error body, closing the connection."""
-    body = json.dumps({"status": {"status": 1, "info": message, "code": -1, "reason": reason}}).encode()
+    body = json.dumps({"status": {"status": 1, "info": message, "code": -1, "reason": reason}},
+                      sort_keys=True, separators=(",", ":")).encode() + b"\n"  # the app's wire form
     return (f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode("latin-1") + body
 
