@@ -440,3 +440,37 @@ def test_mixed_transports_and_full_health_checks(nodes, executors):
     assert values(ex.predict(body).json()) == values(chain.predict(body).json()) == [[12.0, 13.0]]
     reply, _ = grpc_predict(ex, body)
     assert list(reply.data.ndarray[0]) == [12.0, 13.0]
+
+
+def test_grpc_metadata_is_forwarded_on_grpc_hops(nodes, executors):
+    """A gRPC-only node (a real grpc server in this test) sees the caller's metadata and the puid."""
+    from concurrent import futures
+
+    seen: list[dict[str, str]] = []
+
+    def predict(request: pb.SeldonMessage, context: grpc.ServicerContext) -> pb.SeldonMessage:
+        seen.append(dict(context.invocation_metadata()))
+        return request
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    handler = grpc.unary_unary_rpc_method_handler(predict, request_deserializer=pb.SeldonMessage.FromString,
+                                                  response_serializer=pb.SeldonMessage.SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("seldon.protos.Model",
+                                                                          {"Predict": handler}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        echo = {"name": "echo", "type": "MODEL", "endpoint": {"type": "GRPC", "service_host": "127.0.0.1",
+                                                              "service_port": port}}
+        ex = executors("grpc-headers", sdep(n(nodes, "a", children=[echo])))
+        reply, md = grpc_predict(ex, {"data": {"ndarray": [[1.0]]}},
+                                 metadata=(("seldon-puid", "gp"), ("traceparent", "00-ab-cd-01"), ("x-team", "t")))
+        assert list(reply.data.ndarray[0]) == [2.0] and ("seldon-puid", "gp") in tuple(md)
+        assert seen[-1]["seldon-puid"] == "gp" and seen[-1]["traceparent"] == "00-ab-cd-01"
+        assert seen[-1]["x-team"] == "t"
+        # REST in, to the gRPC-only node: headers become metadata, the generated puid too
+        r = ex.predict({"data": {"ndarray": [[1.0]]}}, headers={"X-Team": "rest"})
+        assert r.status_code == 200
+        assert seen[-1]["x-team"] == "rest" and seen[-1]["seldon-puid"] == r.headers["Seldon-Puid"]
+    finally:
+        server.stop(0)
