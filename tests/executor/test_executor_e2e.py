@@ -358,6 +358,11 @@ def test_status_metadata_metrics_endpoints(nodes, executors):
     import requests
 
     assert requests.get(ex.url + "/live", timeout=30).status_code == 200
+    ce = ex.predict({"data": {"ndarray": [[1.0]]}}, headers={"Ce-Specversion": "1.0", "Ce-Id": "e1",
+                                                            "Ce-Type": "x", "Ce-Source": "me"})
+    assert ce.headers["Ce-Id"] == "e1" and ce.headers["Ce-Type"] == "io.seldon.serving.inference.response"
+    assert ce.headers["Ce-Specversion"] == "1.0" and ce.headers["Ce-Path"] == "/api/v1.0/predictions"
+    assert "Ce-Id" not in ex.predict({"data": {"ndarray": [[1.0]]}}).headers
     st = requests.get(ex.url + "/api/v1.0/status/a", timeout=30)
     direct = requests.get(f"http://127.0.0.1:{nodes['a'].http_port}/health/status", timeout=30)
     assert (st.status_code, st.content) == (direct.status_code, direct.content) and st.status_code == 200
