@@ -51,8 +51,9 @@ def executors(workdir: Path) -> Any:
         return started[tag]
 
     yield start
-    for ex in started.values():
-        assert ex.proc.stop() == 0, ex.proc.output()  # SIGTERM drains and exits 0
+    codes = {tag: ex.proc.stop() for tag, ex in started.items()}  # stop all before judging any
+    bad = {tag: code for tag, code in codes.items() if code != 0}
+    assert not bad, f"executors not exiting 0 on SIGTERM: {bad}"
 
 
 def n(nodes: dict[str, NodeService], name: str, type_: str = "MODEL", children: list[Any] | None = None,
