@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import SeldonNotImplementedError
 from .metrics.mpdir import MultiprocessDir
@@ -35,6 +35,9 @@ from .protocol.seldon import metadata as metadata_mod
 from .protocol.seldon.handler import SeldonHandler, UnitInfo
 from .runtime.runtime import MetricsRecorder, ModelRuntime, NullObserver, RequestObserver, start_loading
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .metrics.recorder import ServiceMetrics
 
 logger = logging.getLogger("seldon_py")
 
@@ -100,7 +103,7 @@ class Microservice:
         self.metadata_error: str | None = None
         #: the multiprocess metrics directory (set by :meth:`run`), and (pid, its ServiceMetrics)
         self.metrics_dir: str | None = None
-        self._metrics: tuple[int, Any] | None = None
+        self._metrics: tuple[int, ServiceMetrics] | None = None
 
     # ------------------------------------------------------------- building
     def prepare(self) -> None:
@@ -128,7 +131,7 @@ class Microservice:
             executor_enabled=s.executor_enabled,
         )
 
-    def process_metrics(self) -> Any:
+    def process_metrics(self) -> ServiceMetrics:
         """This serving process's :class:`~seldon_py.metrics.recorder.ServiceMetrics`, made on
         first use in the process (after fork) and kept on this object, not in a module global."""
         pid = os.getpid()
@@ -144,13 +147,13 @@ class Microservice:
         """This process's recorder of custom metrics and feedback."""
         if self.recorder_factory is not None:
             return self.recorder_factory()
-        return self.process_metrics()  # type: ignore[no-any-return]
+        return self.process_metrics()
 
     def make_observer(self) -> RequestObserver:
         """This process's request metrics (for the REST app and the gRPC servicer)."""
         if not self.metrics_enabled:
             return NullObserver()
-        return self.process_metrics()  # type: ignore[no-any-return]
+        return self.process_metrics()
 
     def batching(self, threads: int) -> tuple[int, float] | None:
         """(max batch size, max latency in s) for a serving process with ``threads`` threads, or

@@ -11,12 +11,12 @@ time, so all counts are exact across workers, threads and recycled workers.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 import logging
 import math
 import os
 import threading
 import time
+from bisect import bisect_left
 from typing import Any
 
 from ..errors import BadMetric
@@ -121,7 +121,7 @@ class ServiceMetrics:
             resolved = [self._resolve(m, method) for m in metrics]  # all or nothing
             counters, gauges, histograms = self._req_counter.view, self._gauge.view, self._req_histogram.view
             now = time.time()
-            for child, m in zip(resolved, metrics):
+            for child, m in zip(resolved, metrics, strict=True):
                 value = m["value"]
                 if child.kind == "COUNTER":
                     counters[child.slot] += value
