@@ -480,3 +480,17 @@ def test_grpc_metadata_is_forwarded_on_grpc_hops(nodes, executors):
         assert seen[-1]["x-team"] == "rest" and seen[-1]["seldon-puid"] == r.headers["Seldon-Puid"]
     finally:
         server.stop(0)
+
+
+def test_an_in_process_node_that_fails_to_load_stops_the_executor(tmp_path):
+    (tmp_path / "broken.py").write_text(
+        "class Broken:\n    def load(self):\n        raise RuntimeError('weights.bin is missing')\n"
+        "    def predict(self, X, names=None):\n        return X\n")
+    cm = {"nodes": {"m": {"class": "broken.Broken", "path": str(tmp_path)}}}
+    ex = ExecutorProcess(tmp_path, "broken", sdep({"name": "m", "type": "MODEL"}), class_map=cm)
+    try:
+        assert ex.proc.proc.wait(60) != 0
+        out = ex.proc.output()
+        assert "in-process node 'm' failed to load (RuntimeError: weights.bin is missing)" in out
+    finally:
+        ex.proc.stop()
