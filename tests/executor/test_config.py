@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,12 @@ def test_engine_predictor_as_the_operator_passes_it():
     pred, local = prepare(s)
     assert (pred.name, pred.graph.name, local) == ("main", "m", {})
     assert pred.graph.endpoint.host == "m-svc" and s.node_timeout_s("m", "rest") == 1.234
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "seldon-core-executor"
+    if not script.exists():
+        pytest.skip(f"package not installed into {script.parent} (pip install -e .)")
+    proc = subprocess.run([str(script), "--protocol", "v2", "--file", "x"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 2 and "--protocol 'v2' is not supported" in proc.stderr
