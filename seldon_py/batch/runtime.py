@@ -1,0 +1,81 @@
+"""The one place the batch package touches the serving runtime (loader, reflection, data plane,
+codecs), so a model class runs in process exactly as the servers would run it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..dataplane import DataPlane
+from ..errors import SeldonMicroserviceException, as_microservice_error
+from ..payload import RawResult
+from ..reflection import reflect
+from ..server import StartupError, instantiate, load_user_class
+
+
+class ServiceError(Exception):
+    """A call failed the way a server would have answered it: HTTP status and body text."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+def load_dataplane(interface_name: str, parameters: dict[str, Any]) -> DataPlane:
+    """Import, construct and reflect on the user class; run its ``load()``. Raises StartupError."""
+    cls = load_user_class(interface_name)
+    user = instantiate(cls, parameters)
+    dataplane = DataPlane(reflect(user))
+    try:
+        dataplane.load()
+    except Exception as exc:
+        raise StartupError(f"load() failed: {type(exc).__name__}: {exc}") from exc
+    return dataplane
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    from .. import jsonutil
+
+    out = json.loads(jsonutil.dumps(obj))
+    if not isinstance(out, dict):
+        raise ServiceError(500, f"the model returned {type(out).__name__}, not a message object")
+    return out
+
+
+def call(dataplane: DataPlane, message: dict[str, Any], method: str) -> dict[str, Any]:
+    """``predict`` or ``feedback`` on a message in its JSON form; the response in its JSON form."""
+    from .. import json_codec, proto_codec
+
+    try:
+        if method == "feedback":
+            from google.protobuf import json_format
+
+            fb = proto_codec.pb.Feedback()
+            try:
+                json_format.ParseDict(message, fb)
+            except (json_format.ParseError, TypeError, ValueError) as exc:
+                raise ServiceError(400, f"Invalid JSON: {exc}") from None
+            result = dataplane.send_feedback(fb, proto_codec.decode_feedback(fb), json_codec)
+            if isinstance(result, RawResult):
+                return _raw(result)
+            return _plain(proto_codec.response_to_json_dict(result))
+        result = dataplane.predict(message, json_codec)
+        if isinstance(result, RawResult):
+            return _raw(result)
+        return _plain(json_codec.encode_response(result))
+    except ServiceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - mapped as the servers map it
+        err: SeldonMicroserviceException = as_microservice_error(exc)
+        raise ServiceError(err.status_code, json.dumps(err.to_dict())) from None
+
+
+def _raw(result: RawResult) -> dict[str, Any]:
+    value = result.value
+    if isinstance(value, (bytes, str)):
+        value = json.loads(value)
+    return _plain(value)
+
+
+__all__ = ["ServiceError", "StartupError", "call", "load_dataplane"]
