@@ -42,7 +42,7 @@ class Resumed:
     header: dict[str, Any] | None = None
 
 
-def _read_journal(path: str) -> tuple[dict[str, Any] | None, tuple[int, int, int] | None, bool]:
+def read_journal(path: str) -> tuple[dict[str, Any] | None, tuple[int, int, int] | None, bool]:
     """(header, last complete commit, done) of a journal file."""
     with open(path, "rb") as fh:
         data = fh.read()
@@ -97,7 +97,7 @@ class ResumableOutput:
         resumed = Resumed()
         start_size = 0
         if self.resume and os.path.exists(self.journal_path):
-            header, last, done = _read_journal(self.journal_path)
+            header, last, done = read_journal(self.journal_path)
             if header is not None and not done:
                 mismatch = {k: (header.get(k), v) for k, v in self.header.items()
                             if v is not None and header.get(k) is not None and header.get(k) != v}
