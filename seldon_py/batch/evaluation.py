@@ -227,7 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     header = {"tool": "seldon-evaluate", "target": args.target, "dataset": os.path.abspath(args.dataset),
               "dataset_bytes": os.path.getsize(args.dataset), "shard": args.shard or "",
               "batch_size": opts.batch_size}
-    output = ResumableOutput(results_path, header, resume=not args.no_resume)
+    output = ResumableOutput(results_path, header, resume=not args.no_resume, commit_rows=max(1, args.commit_rows))
     try:
         resumed = output.open()
     except (ResumeError, OSError) as exc:
@@ -374,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--shard", metavar="i/n", default=os.environ.get("SELDON_BATCH_SHARD"),
                    help="only rows whose index is i modulo n [env SELDON_BATCH_SHARD]")
     r.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto")
+    r.add_argument("--commit-rows", type=int, default=1000,
+                   help="fsync the results and the journal at least every this many rows (and every 0.5 s)")
     r.add_argument("--no-resume", action="store_true", help="start over instead of continuing an interrupted run")
     _add_finish_options(r)
     r.set_defaults(func=cmd_run)

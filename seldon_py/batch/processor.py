@@ -364,6 +364,8 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
         help="seconds to wait for one response")
     opt("--progress", env_name="SELDON_BATCH_PROGRESS", default="auto", choices=("auto", "bar", "log", "none"),
         help="a progress bar on a terminal, log lines otherwise")
+    opt("--commit-rows", env_name="SELDON_BATCH_COMMIT_ROWS", default=1000, conv=_positive,
+        help="fsync the output and the journal at least every this many rows (and every 0.5 s)")
     p.add_argument("--no-resume", action="store_true",
                    help="start over even if the output belongs to an interrupted run of this command")
     p.add_argument("--help", action="help", help="show this help and exit")
@@ -421,7 +423,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
               "input_bytes": os.path.getsize(args.input_data_path), "shard": args.shard or "",
               "data_type": args.data_type, "payload_type": args.payload_type, "method": args.method,
               "batch_id": args.batch_id}
-    output = ResumableOutput(args.output_data_path, header, resume=not args.no_resume)
+    output = ResumableOutput(args.output_data_path, header, resume=not args.no_resume, commit_rows=args.commit_rows)
     try:
         resumed = output.open(defaults={"batch_id": str(uuid.uuid1())})
     except (ResumeError, OSError) as exc:
