@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +33,17 @@ def evaluate(args: list[str], cwd: Path, timeout: float = 180, **extra: str) -> 
 def popen(module: str, args: list[str], cwd: Path, **extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", module, *args], cwd=cwd, env=env(**extra),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the process group (the subject was started in its own session)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(30)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def lines(path: Path) -> list[dict]:

@@ -174,3 +174,37 @@ def test_latency_percentiles():
     assert s.count == 100 and s.maximum == 0.1
     assert s.percentile(50) == pytest.approx(0.05, abs=0.0011)
     assert s.percentile(99) == pytest.approx(0.099, abs=0.0011)
+
+
+class FakeTTY:
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_on_a_terminal_and_log_lines_otherwise(caplog):
+    tty = FakeTTY()
+    p = Progress(100, "auto", stream=tty)
+    assert p.mode == "bar"
+    p.update(40, 2)
+    p.finish()
+    assert "[#########" in tty.text and "40/100 rows (40%)" in tty.text and "rows/s" in tty.text
+    assert "ETA" in tty.text and "2 failed" in tty.text and tty.text.endswith("\n")
+    import io
+    import logging
+
+    caplog.set_level(logging.INFO, logger="seldon_py.batch")
+    q = Progress(10, "auto", stream=io.StringIO())
+    assert q.mode == "log"
+    q.update(5, 0)
+    assert "5/10 rows (50%)" in caplog.text
+    s = q.summary(10, 1)
+    assert s["rows"] == 10 and s["failed"] == 1 and s["succeeded"] == 9

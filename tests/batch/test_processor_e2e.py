@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
 
 import pytest
 
-from tests.batch.helpers import index_of, lines, popen, processor, wait_for_file, write_lines
+from tests.batch.helpers import kill, index_of, lines, popen, processor, wait_for_file, write_lines
 
 pytestmark = pytest.mark.e2e
 
@@ -186,9 +185,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     try:
         wait_for_file(reached, proc)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-        proc.stdout.close()
+        kill(proc)
     journal = (tmp_path / "out.txt.journal").read_text().splitlines()
     committed = int(journal[-1].split()[0])
     assert 0 < committed <= 25 and not journal[-1].startswith("done")
