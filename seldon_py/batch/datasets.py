@@ -89,7 +89,7 @@ def read_csv(path: str) -> Iterator[Row]:
     """CSV with a header row; numeric-looking cells become numbers."""
     csv.field_size_limit(MAX_LINE_BYTES)
     try:
-        fh = open(path, newline="", encoding="utf-8")
+        fh = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed by the with below
     except OSError as exc:
         raise InputError(f"cannot read input {path}: {exc.strerror or exc}") from None
     with fh:

@@ -137,7 +137,7 @@ class Engine:
             started = time.perf_counter()
             try:
                 results = self.task.call(rows)
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
+            except Exception as exc:
                 if attempt == self.opt.attempts or not self.task.retryable(exc):
                     raise
                 logger.debug("rows %d..%d: attempt %d failed (%s), retrying", rows[0].index, rows[-1].index,

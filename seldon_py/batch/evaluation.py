@@ -26,8 +26,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from .. import jsonutil
 from .datasets import count_lines, dataset_format, iter_json_lines, read_dataset, write_parquet
@@ -282,8 +282,10 @@ def _merge_key(rec: dict[str, Any]) -> int:
     """Dataset index of a record: a results row's ``_index``, or a batch processor line's tag."""
     if "_index" in rec:
         return int(rec["_index"])
-    meta = rec.get("meta") or {}
-    tags = meta.get("tags") if isinstance(meta.get("tags"), dict) else meta
+    meta = rec.get("meta")
+    if not isinstance(meta, dict):
+        raise ValueError("a record without _index or meta")
+    tags = meta["tags"] if isinstance(meta.get("tags"), dict) else meta
     return int(tags["batch_index"])
 
 

@@ -116,18 +116,18 @@ class ResumableOutput:
         os.makedirs(out_dir, exist_ok=True)
         if resumed.header is not None:
             self.header = {**self.header, **{k: v for k, v in resumed.header.items() if self.header.get(k) is None}}
-            self._out = open(self.path, "ab" if os.path.exists(self.path) else "wb")
+            self._out = open(self.path, "ab" if os.path.exists(self.path) else "wb")  # noqa: SIM115 - held until close()
             self._out.truncate(start_size)
             self._out.seek(start_size)
-            self._journal = open(self.journal_path, "ab")
+            self._journal = open(self.journal_path, "ab")  # noqa: SIM115 - held until close()
             if resumed.rows:
                 logger.info("Resuming %s: %d rows already done (%d failed), continuing after them",
                             self.path, resumed.rows, resumed.failures)
         else:
             self.header = {**self.header, **{k: v for k, v in (defaults or {}).items()
                                              if self.header.get(k) is None}}
-            self._out = open(self.path, "wb")
-            self._journal = open(self.journal_path, "wb")
+            self._out = open(self.path, "wb")  # noqa: SIM115 - held until close()
+            self._journal = open(self.journal_path, "wb")  # noqa: SIM115 - held until close()
             self._journal.write(json.dumps(self.header, sort_keys=True).encode() + b"\n")
             self._journal.write(b"0 0 0\n")
             self._sync(self._journal)

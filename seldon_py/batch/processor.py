@@ -152,7 +152,7 @@ class ProcessorTask:
             kinds = {next((k for k in _STACKABLE if k in d), None) for d in datas}
             if len(kinds) != 1 or None in kinds:
                 raise InputError("raw lines in one request must all be ndarray or all be tensor")
-            kind = kinds.pop()
+            kind = str(kinds.pop())
             names_set = {json.dumps(d.get("names")) for d in datas}
             if len(names_set) != 1:
                 raise InputError("raw lines in one request must have the same data.names")
@@ -197,8 +197,10 @@ class ProcessorTask:
     @staticmethod
     def _split(response: dict[str, Any], n: int) -> list[dict[str, Any]]:
         data = response.get("data")
-        meta = response.get("meta") if isinstance(response.get("meta"), dict) else {}
-        tags = {k: v for k, v in (meta.get("tags") or {}).items()
+        raw_meta = response.get("meta")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+        raw_tags = meta.get("tags")
+        tags = {k: v for k, v in (raw_tags if isinstance(raw_tags, dict) else {}).items()
                 if k not in ("batch_id", "batch_instance_id", "batch_index")}
         rest_meta = {k: v for k, v in meta.items() if k != "tags"}
         if not isinstance(data, dict):

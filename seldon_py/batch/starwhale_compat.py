@@ -21,9 +21,10 @@ import importlib
 import inspect
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 PREDICT_ATTR = "_starwhale_inject_predict_decorator"
 EVALUATE_ATTR = "_starwhale_inject_evaluate_decorator"
@@ -151,7 +152,7 @@ def load_function(target: str) -> Callable[..., Any]:
         sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's, said in one line
         raise TargetError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
     obj: Any = module
     for part in attr.split("."):

@@ -22,12 +22,12 @@ def env(**extra: str) -> dict[str, str]:
 
 def processor(args: list[str], cwd: Path, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "seldon_py.batch.processor", *args], cwd=cwd, env=env(**extra),
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def evaluate(args: list[str], cwd: Path, timeout: float = 180, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "seldon_py.batch.evaluation", *args], cwd=cwd, env=env(**extra),
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def popen(module: str, args: list[str], cwd: Path, **extra: str) -> subprocess.Popen[str]:

@@ -118,7 +118,7 @@ def test_stop_on_failure_keeps_the_rows_before_it_and_resumes_at_the_failed_row(
     assert info.value.row.index == 4
     text = (tmp_path / "out.jsonl").read_text().splitlines()
     assert [json.loads(x)["i"] for x in text] == [0, 1, 2, 3]
-    out, lines = run(tmp_path, FakeTask(), rows(10), stop_on_failure=True)
+    _, lines = run(tmp_path, FakeTask(), rows(10), stop_on_failure=True)
     assert [x["i"] for x in lines] == list(range(10))
 
 
@@ -163,7 +163,7 @@ def test_shards_partition_the_rows():
         with pytest.raises(ValueError):
             parse_shard(bad)
     parts = [[r.index for r in select_shard(rows(10), (i, 3))] for i in range(3)]
-    assert sorted(sum(parts, [])) == list(range(10))
+    assert sorted(i for p in parts for i in p) == list(range(10))
     assert parts[1] == [1, 4, 7]
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.batch.helpers import kill, evaluate, lines, popen, wait_for_file
+from tests.batch.helpers import evaluate, kill, lines, popen, wait_for_file
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
-from seldon_py.batch.report import ReportError, classification_report, plot_confusion_matrix  # noqa: E402
+from seldon_py.batch.report import ReportError, classification_report, plot_confusion_matrix
 
 
 def test_multiclass_numbers_match_hand_computation():
