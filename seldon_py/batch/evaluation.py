@@ -280,13 +280,15 @@ def _shard_results(path: str) -> str:
 
 def _merge_key(rec: dict[str, Any]) -> int:
     """Dataset index of a record: a results row's ``_index``, or a batch processor line's tag."""
-    if "_index" in rec:
-        return int(rec["_index"])
-    meta = rec.get("meta")
-    if not isinstance(meta, dict):
-        raise ValueError("a record without _index or meta")
-    tags = meta["tags"] if isinstance(meta.get("tags"), dict) else meta
-    return int(tags["batch_index"])
+    try:
+        if "_index" in rec:
+            return int(rec["_index"])
+        meta = rec["meta"]
+        tags = meta["tags"] if isinstance(meta.get("tags"), dict) else meta
+        return int(tags["batch_index"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise SystemExit(f"error: a record has no dataset index (_index or meta batch_index): {str(rec)[:200]}") \
+            from None
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
