@@ -180,16 +180,16 @@ class InProcessClient:
     ``load()`` run once)."""
 
     def __init__(self, interface_name: str, parameters: dict[str, Any] | None = None) -> None:
-        from . import runtime
+        from . import inprocess
 
-        self.dataplane = runtime.load_dataplane(interface_name, parameters or {})
+        self.dataplane = inprocess.load_dataplane(interface_name, parameters or {})
 
     def send(self, message: dict[str, Any], method: str, puid: str | None) -> dict[str, Any]:
-        from . import runtime
+        from . import inprocess
 
         try:
-            return runtime.call(self.dataplane, message, method)
-        except runtime.ServiceError as exc:
+            return inprocess.call(self.dataplane, message, method)
+        except inprocess.ServiceError as exc:
             raise CallError(exc.text, exc.status >= 500) from None
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import jsonutil
+from ..util import jsonutil
 from .datasets import count_lines, dataset_format, iter_json_lines, read_dataset, write_parquet
 from .engine import Engine, EngineOptions, InputError, Row, RowResult, StoppedOnFailure, parse_shard, select_shard, skip
 from .journal import ResumableOutput, ResumeError, read_journal

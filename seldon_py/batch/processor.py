@@ -399,7 +399,7 @@ def make_client(args: argparse.Namespace) -> Client:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the processor; returns the summary. Raises SystemExit with a message on bad usage."""
     from .datasets import count_lines, read_lines
-    from .runtime import StartupError
+    from .inprocess import StartupError
 
     if not args.model and not args.deployment_name:
         raise SystemExit("error: --deployment-name (-d) is required (or --model to run a class in process)")

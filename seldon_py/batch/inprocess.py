@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..dataplane import DataPlane
 from ..errors import SeldonMicroserviceException, as_microservice_error
-from ..payload import RawResult
-from ..reflection import reflect
-from ..server import StartupError, instantiate, load_user_class
+from ..model.loader import StartupError, instantiate, load_user_class
+from ..model.reflection import reflect
+from ..protocol.seldon.handler import DataPlane
+from ..protocol.seldon.payload import RawResult
 
 
 class ServiceError(Exception):
@@ -35,7 +35,7 @@ def load_dataplane(interface_name: str, parameters: dict[str, Any]) -> DataPlane
 
 
 def _plain(obj: Any) -> dict[str, Any]:
-    from .. import jsonutil
+    from ..util import jsonutil
 
     out = json.loads(jsonutil.dumps(obj))
     if not isinstance(out, dict):
@@ -45,7 +45,7 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 def call(dataplane: DataPlane, message: dict[str, Any], method: str) -> dict[str, Any]:
     """``predict`` or ``feedback`` on a message in its JSON form; the response in its JSON form."""
-    from .. import json_codec, proto_codec
+    from ..protocol.seldon import json_codec, proto_codec
 
     try:
         if method == "feedback":
