@@ -33,6 +33,12 @@ from .progress import Progress
 logger = logging.getLogger("seldon_py.batch")
 
 
+#: upper bounds on the options (threads, rows held per call, tries): a typo must not exhaust memory
+MAX_WORKERS = 1024
+MAX_BATCH_SIZE = 100_000
+MAX_ATTEMPTS = 100
+
+
 class InputError(Exception):
     """A row could not be read or turned into a request (never retried)."""
 
@@ -116,6 +122,9 @@ class Engine:
     def __init__(self, task: Task, options: EngineOptions) -> None:
         if options.workers < 1 or options.batch_size < 1 or options.attempts < 1:
             raise ValueError("workers, batch size and retries must each be at least 1")
+        if options.workers > MAX_WORKERS or options.batch_size > MAX_BATCH_SIZE or options.attempts > MAX_ATTEMPTS:
+            raise ValueError(f"at most {MAX_WORKERS} workers, {MAX_BATCH_SIZE} rows per call and "
+                             f"{MAX_ATTEMPTS} attempts")
         self.task = task
         self.opt = options
         self._local = threading.local()

@@ -240,8 +240,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = Progress(total, args.progress, already=resumed.rows)
     extra = [args.label] if args.label else []
     task = PredictTask(func, opts, args.dataset, args.id_column, extra)
-    engine = Engine(task, EngineOptions(workers=opts.replicas, batch_size=opts.batch_size, attempts=args.retries,
-                                        stop_on_failure=opts.fail_on_error))
+    try:
+        engine = Engine(task, EngineOptions(workers=opts.replicas, batch_size=opts.batch_size, attempts=args.retries,
+                                            stop_on_failure=opts.fail_on_error))
+    except ValueError as exc:
+        output.close(done=False)
+        raise SystemExit(f"error: {exc}") from None
     logger.info("predict %s over %s: batch_size %d, replicas %d, fail_on_error %s, auto_log %s%s",
                 args.target, args.dataset, opts.batch_size, opts.replicas, opts.fail_on_error, opts.auto_log,
                 f", shard {args.shard}" if args.shard else "")

@@ -440,8 +440,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     total = None if lines is None else (lines if shard is None else len(range(shard[0], lines, shard[1])))
     progress = Progress(total, args.progress, already=resumed.rows)
     task = ProcessorTask(client, args.data_type, args.payload_type, args.method, batch_id)
-    engine = Engine(task, EngineOptions(workers=args.workers, batch_size=batch_size, attempts=args.retries,
-                                        min_interval=args.batch_interval))
+    try:
+        engine = Engine(task, EngineOptions(workers=args.workers, batch_size=batch_size, attempts=args.retries,
+                                            min_interval=args.batch_interval))
+    except ValueError as exc:
+        client.close()
+        output.close(done=False)
+        raise SystemExit(f"error: {exc}") from None
     where = f"model {args.model} in process" if args.model else \
         f"{args.transport} {args.gateway_type} gateway at {args.host}"
     logger.info("Batch %s: %s → %s via %s, %d workers, %d rows per request%s", batch_id, args.input_data_path,
