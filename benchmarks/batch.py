@@ -147,11 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
     lines = ["# Batch processor benchmark", "",
-             f"{args.rows} rows of 4 floats, IdentityModel on one seldon_py microservice (REST and gRPC with 8 "
+             (f"{args.rows} rows of 4 floats, IdentityModel on one seldon_py microservice (REST and gRPC with 8 "
              f"threads), best of {args.rounds} alternated runs, wall time of the whole command (start-up included). "
-             "`in process` = ours with `--model IdentityModel`, no server.", "",
-             "| transport | workers | batch | ours rows/s | reference rows/s | ours/ref | ref failed rows "
-             "| in process rows/s | in process / ours |",
+             "`in process` = ours with `--model IdentityModel`, no server."), "",
+             ("| transport | workers | batch | ours rows/s | reference rows/s | ours/ref | ref failed rows "
+             "| in process rows/s | in process / ours |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for p in results:
         ours, theirs = p["ours_rows_per_s"], p.get("reference_rows_per_s")
