@@ -128,9 +128,19 @@ class PredictTask:
 
 # ---------------------------------------------------------------- evaluate
 def result_rows(path: str) -> Iterator[dict[str, Any]]:
-    """The successful rows of a results table as ``evaluate`` receives them (Starwhale's shape)."""
+    """The successful rows of a results table as ``evaluate`` receives them (Starwhale's shape).
+
+    A batch processor output line (merged shards of ``seldon-batch-processor``) becomes
+    ``{"id": batch_index, "index": batch_index, "input": {}, "output": <the response message>}``."""
     for rec in iter_json_lines(path):
         if "error" in rec:
+            continue
+        if "_index" not in rec:
+            status = rec.get("status")
+            if isinstance(status, dict) and status.get("info") == "FAILURE":
+                continue
+            index = _merge_key(rec)
+            yield {"id": index, "index": index, "input": {}, "output": rec, "duration_seconds": None}
             continue
         yield {"id": rec.get("id"), "index": rec.get("_index"),
                "input": {k[6:]: v for k, v in rec.items() if k.startswith("input/")},

@@ -225,3 +225,22 @@ def test_same_lines_as_the_reference_processor(start_service, tmp_path):
             assert a["data"]["names"] == b["data"]["names"]
             assert [float(v) for v in a["data"]["ndarray"][0]] == [float(v) for v in b["data"]["ndarray"][0]]
             assert a["meta"]["tags"].keys() == b["meta"]["tags"].keys()
+
+
+def test_processor_shards_merge_in_input_order_and_evaluate_once(tmp_path):
+    from tests.batch.helpers import evaluate
+
+    (tmp_path / "Ident.py").write_text(IDENT)
+    (tmp_path / "ev.py").write_text("def ev(rows):\n    return [r['index'] for r in rows]\n")
+    src = write_lines(tmp_path / "in.txt", INPUT)
+    for i in range(3):
+        res = processor(["--model", "Ident", "-i", str(src), "-o", str(tmp_path / f"shard-{i}.txt"), "-u", "BID",
+                         "--shard", f"{i}/3"], tmp_path)
+        assert res.returncode == 0, res.stderr
+    assert [index_of(x) for x in lines(tmp_path / "shard-1.txt")] == [1, 4, 7]
+    res = evaluate(["merge", *(str(tmp_path / f"shard-{i}.txt") for i in range(3)), "-o", str(tmp_path / "merged"),
+                    "--evaluate", "ev:ev"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    check_output(tmp_path / "merged" / "results.jsonl", 8, {4})
+    assert json.loads((tmp_path / "merged" / "summary.json").read_text()) == [0, 1, 2, 3, 5, 6, 7]
+    assert "8 rows (1 failed)" in res.stderr
