@@ -103,6 +103,9 @@ class RestClient:
                 self._drop()
                 raise CallError(f"response of {length} bytes is larger than {MAX_RESPONSE_BYTES}", False)
             data = resp.read(MAX_RESPONSE_BYTES + 1)
+            if len(data) > MAX_RESPONSE_BYTES:
+                self._drop()
+                raise CallError(f"response larger than {MAX_RESPONSE_BYTES} bytes", False)
             if resp.will_close:
                 self._drop()
         except (OSError, http.client.HTTPException) as exc:

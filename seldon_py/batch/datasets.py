@@ -43,8 +43,12 @@ def read_lines(path: str) -> Iterator[Row]:
     """Every line of a text file as a Row of its text (without the newline); a blank line or one
     that is not UTF-8 is a row holding an InputError, so it is reported, not skipped."""
     with open_input(path) as fh:
-        for index, raw in enumerate(fh):
+        index = -1
+        while raw := fh.readline(MAX_LINE_BYTES + 1):
+            index += 1
             if len(raw) > MAX_LINE_BYTES:
+                while raw and not raw.endswith(b"\n"):  # skip the rest without holding it
+                    raw = fh.readline(1 << 20)
                 yield Row(index, InputError(f"line longer than {MAX_LINE_BYTES} bytes"))
                 continue
             try:

@@ -200,7 +200,8 @@ class Engine:
         finally:
             for fut in pending:
                 fut.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            # interrupted: do not wait for calls in flight (their rows are redone on resume)
+            pool.shutdown(wait=finished, cancel_futures=True)
             output.close(done=finished)
             progress.update(output.rows, output.failures)
             progress.finish()
@@ -214,6 +215,17 @@ class Engine:
                 raise StoppedOnFailure(row, error)
             output.write(result.records, result.failed)
         progress.update(output.rows, output.failures)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (Kubernetes stopping the pod) stops a run like Ctrl-C: what is written is committed,
+    and the same command continues from there."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def skip(rows: Iterable[Row], n: int) -> Iterator[Row]:

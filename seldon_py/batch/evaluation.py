@@ -31,7 +31,18 @@ from typing import Any
 
 from ..util import jsonutil
 from .datasets import count_lines, dataset_format, iter_json_lines, read_dataset, write_parquet
-from .engine import Engine, EngineOptions, InputError, Row, RowResult, StoppedOnFailure, parse_shard, select_shard, skip
+from .engine import (
+    Engine,
+    EngineOptions,
+    InputError,
+    Row,
+    RowResult,
+    StoppedOnFailure,
+    parse_shard,
+    select_shard,
+    skip,
+    stop_on_sigterm,
+)
 from .journal import ResumableOutput, ResumeError, read_journal
 from .progress import Progress, format_summary
 from .report import ReportError, classification_report, plot_confusion_matrix
@@ -415,11 +426,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop_on_sigterm()
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         logger.error("Interrupted: run the same command again to continue where it stopped")
-        return 130
+        # what was written is committed; calls still in flight in worker threads are abandoned
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(130)
     except SystemExit as exc:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .clients import FEEDBACK, GATEWAYS, PREDICT, CallError, Client, Endpoint
-from .engine import Engine, EngineOptions, InputError, Row, RowResult, parse_shard, select_shard, skip
+from .engine import Engine, EngineOptions, InputError, Row, RowResult, parse_shard, select_shard, skip, stop_on_sigterm
 from .journal import ResumableOutput, ResumeError
 from .progress import Progress, format_summary
 
@@ -470,11 +470,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(dict(os.environ))
     args = parser.parse_args(argv)
     _configure_logging(args.log_level)
+    stop_on_sigterm()
     try:
         run(args)
     except KeyboardInterrupt:
         logger.error("Interrupted: run the same command again to continue where it stopped")
-        return 130
+        # what was written is committed; calls still in flight in worker threads are abandoned
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(130)
     except SystemExit as exc:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)

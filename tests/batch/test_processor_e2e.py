@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,12 @@ def test_in_process_gives_the_same_answers_as_the_server(start_service, tmp_path
     assert r1.returncode == 0 and r2.returncode == 0, r1.stderr + r2.stderr
     rest, local = check_output(tmp_path / "rest.txt", 8, {4}), check_output(tmp_path / "local.txt", 8, {4})
     assert [x.get("data") for x in rest] == [x.get("data") for x in local]
+    fb = write_lines(tmp_path / "fb.txt", ['{"request": {"data": {"ndarray": [[1, 2]]}}, "reward": 1}', '{"reward": "x"}'])
+    res = processor(["--model", "Ident", "-a", "raw", "-m", "feedback", "-i", str(fb), "-o", str(tmp_path / "fb.out"),
+                     "-u", "BID"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    out = check_output(tmp_path / "fb.out", 2, {1})
+    assert "Invalid JSON" in out[1]["status"]["reason"]
 
 
 def test_usage_errors_are_one_line(tmp_path):
@@ -172,7 +179,8 @@ def test_unreachable_deployment_gives_error_lines_not_a_crash(tmp_path):
     assert "ConnectionRefusedError" in out[0]["status"]["reason"]
 
 
-def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_resume_after_a_kill_loses_and_duplicates_nothing(tmp_path, sig):
     (tmp_path / "Blocker.py").write_text(BLOCKER)
     n = 60
     src = write_lines(tmp_path / "in.txt", [f"[[{i}, 0]]" for i in range(n)])
@@ -184,6 +192,10 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     proc = popen("seldon_py.batch.processor", args, tmp_path, **extra)
     try:
         wait_for_file(reached, proc)
+        if sig == signal.SIGTERM:  # Kubernetes stopping the pod: commit and exit 130 without waiting
+            os.killpg(proc.pid, signal.SIGTERM)
+            assert proc.wait(60) == 130
+            assert "Interrupted: run the same command again" in proc.stdout.read()
     finally:
         kill(proc)
     journal = (tmp_path / "out.txt.journal").read_text().splitlines()
