@@ -16,14 +16,15 @@ import os
 import sys
 import time
 import uuid
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .clients import FEEDBACK, GATEWAYS, PREDICT, CallError, Client, Endpoint
 from .engine import Engine, EngineOptions, InputError, Row, RowResult, parse_shard, select_shard, skip, stop_on_sigterm
 from .journal import ResumableOutput, ResumeError
 from .progress import Progress, format_summary
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger("seldon_py.batch")
 
@@ -52,6 +53,8 @@ def _tftensor(arr: np.ndarray) -> dict[str, Any]:
 
 
 def _numeric(value: Any) -> np.ndarray:
+    import numpy as np
+
     try:
         arr = np.asarray(value)
     except ValueError as exc:  # ragged
@@ -191,6 +194,8 @@ class ProcessorTask:
             arrays.append(arr)
         if len({a.shape[1:] for a in arrays}) != 1:
             raise InputError("rows in one request must have the same shape")
+        import numpy as np
+
         stacked = np.concatenate(arrays)
         return {"tensor": _tensor(stacked)} if kind == "tensor" else {"tftensor": _tftensor(stacked)}
 
@@ -237,6 +242,8 @@ class ProcessorTask:
 
 
 def _from_tensor(t: dict[str, Any]) -> np.ndarray:
+    import numpy as np
+
     shape, values = t.get("shape"), t.get("values", [])
     try:
         return np.asarray(values, dtype=float).reshape(shape)
@@ -389,7 +396,12 @@ def make_client(args: argparse.Namespace) -> Client:
             raise SystemExit(f"error: --parameters is not JSON: {exc}") from None
         if not isinstance(parameters, dict):
             raise SystemExit("error: --parameters must be a JSON object")
-        return InProcessClient(args.model, parameters)
+        from .inprocess import StartupError
+
+        try:
+            return InProcessClient(args.model, parameters)
+        except StartupError as exc:
+            raise SystemExit(f"error: {exc}") from None
     endpoint = Endpoint(host=args.host, deployment=args.deployment_name, namespace=args.namespace,
                         gateway=args.gateway_type, use_ssl=args.use_ssl, ssl_verify=args.ssl_verify,
                         token=args.call_credentials_token, timeout=args.timeout or None)  # type: ignore[arg-type]
@@ -399,7 +411,6 @@ def make_client(args: argparse.Namespace) -> Client:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the processor; returns the summary. Raises SystemExit with a message on bad usage."""
     from .datasets import count_lines, read_lines
-    from .inprocess import StartupError
 
     if not args.model and not args.deployment_name:
         raise SystemExit("error: --deployment-name (-d) is required (or --model to run a class in process)")
@@ -433,9 +444,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     batch_id = str(output.header["batch_id"])
     try:
         client = make_client(args)
-    except StartupError as exc:
+    except BaseException:
         output.close(done=False)
-        raise SystemExit(f"error: {exc}") from None
+        raise
     lines = count_lines(args.input_data_path)
     total = None if lines is None else (lines if shard is None else len(range(shard[0], lines, shard[1])))
     progress = Progress(total, args.progress, already=resumed.rows)
