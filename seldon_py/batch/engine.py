@@ -181,6 +181,9 @@ class Engine:
     # ------------------------------------------------------------------ in the caller's thread
     def run(self, rows: Iterable[Row], output: ResumableOutput, progress: Progress) -> None:
         """Process ``rows`` (already sharded and with resumed rows skipped) into ``output``."""
+        if self.opt.workers == 1:
+            self._run_inline(rows, output, progress)
+            return
         window = 4 * self.opt.workers
         pending: deque[Future[_Done]] = deque()
         finished = False
@@ -206,8 +209,23 @@ class Engine:
             progress.update(output.rows, output.failures)
             progress.finish()
 
+    def _run_inline(self, rows: Iterable[Row], output: ResumableOutput, progress: Progress) -> None:
+        """One worker: call in this thread (no hand-off to a pool thread and back per call)."""
+        finished = False
+        try:
+            it = iter(rows)
+            while batch := list(itertools.islice(it, self.opt.batch_size)):
+                self._record(self._run_batch(batch), output, progress)
+            finished = True
+        finally:
+            output.close(done=finished)
+            progress.update(output.rows, output.failures)
+            progress.finish()
+
     def _write(self, fut: Future[_Done], output: ResumableOutput, progress: Progress) -> None:
-        done = fut.result()
+        self._record(fut.result(), output, progress)
+
+    def _record(self, done: _Done, output: ResumableOutput, progress: Progress) -> None:
         for s in done.seconds:
             progress.latency.add(s)
         for row, result, error in done.results:
