@@ -86,6 +86,14 @@ class EngineOptions:
     min_interval: float = 0.0  # at least this many seconds between the starts of a worker's calls
     stop_on_failure: bool = False
 
+    def validate(self) -> None:
+        """Raises ValueError (one line) for options out of bounds."""
+        if self.workers < 1 or self.batch_size < 1 or self.attempts < 1:
+            raise ValueError("workers, batch size and retries must each be at least 1")
+        if self.workers > MAX_WORKERS or self.batch_size > MAX_BATCH_SIZE or self.attempts > MAX_ATTEMPTS:
+            raise ValueError(f"at most {MAX_WORKERS} workers, {MAX_BATCH_SIZE} rows per call and "
+                             f"{MAX_ATTEMPTS} attempts")
+
 
 def select_shard(rows: Iterable[Row], shard: tuple[int, int] | None) -> Iterator[Row]:
     """Rows whose dataset index ≡ i (mod n): deterministic, balanced, and needs no row count."""
@@ -120,11 +128,7 @@ class _Done:
 
 class Engine:
     def __init__(self, task: Task, options: EngineOptions) -> None:
-        if options.workers < 1 or options.batch_size < 1 or options.attempts < 1:
-            raise ValueError("workers, batch size and retries must each be at least 1")
-        if options.workers > MAX_WORKERS or options.batch_size > MAX_BATCH_SIZE or options.attempts > MAX_ATTEMPTS:
-            raise ValueError(f"at most {MAX_WORKERS} workers, {MAX_BATCH_SIZE} rows per call and "
-                             f"{MAX_ATTEMPTS} attempts")
+        options.validate()
         self.task = task
         self.opt = options
         self._local = threading.local()

@@ -240,8 +240,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             setattr(opts, name, value)
     if args.log_dataset_features is not None:
         opts.log_dataset_features = [f for f in args.log_dataset_features.split(",") if f]
-    if opts.batch_size < 1 or opts.replicas < 1:
-        raise SystemExit("error: batch_size and replicas must be at least 1")
+    options = EngineOptions(workers=opts.replicas, batch_size=opts.batch_size, attempts=args.retries,
+                            stop_on_failure=opts.fail_on_error)
+    try:
+        options.validate()
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     out_dir = args.output_dir
     os.makedirs(out_dir, exist_ok=True)
     results_path = os.path.join(out_dir, RESULTS)
@@ -261,12 +265,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = Progress(total, args.progress, already=resumed.rows)
     extra = [args.label] if args.label else []
     task = PredictTask(func, opts, args.dataset, args.id_column, extra)
-    try:
-        engine = Engine(task, EngineOptions(workers=opts.replicas, batch_size=opts.batch_size, attempts=args.retries,
-                                            stop_on_failure=opts.fail_on_error))
-    except ValueError as exc:
-        output.close(done=False)
-        raise SystemExit(f"error: {exc}") from None
+    engine = Engine(task, options)
     logger.info("predict %s over %s: batch_size %d, replicas %d, fail_on_error %s, auto_log %s%s",
                 args.target, args.dataset, opts.batch_size, opts.replicas, opts.fail_on_error, opts.auto_log,
                 f", shard {args.shard}" if args.shard else "")

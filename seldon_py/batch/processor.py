@@ -346,8 +346,11 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
         help="predict, or feedback (needs --data-type raw: each line a Feedback message)")
     opt("-l", "--log-level", env_name="SELDON_BATCH_LOG_LEVEL", default="info",
         choices=("debug", "info", "warning", "error"), help="log level")
-    p.add_argument("-b", "--benchmark", action="store_true",
-                   default=_bool(env.get("SELDON_BATCH_BENCHMARK", "false")),
+    try:
+        benchmark = _bool(env.get("SELDON_BATCH_BENCHMARK", "false"))
+    except argparse.ArgumentTypeError as exc:
+        p.error(f"SELDON_BATCH_BENCHMARK: {exc}")
+    p.add_argument("-b", "--benchmark", action="store_true", default=benchmark,
                    help="also log the elapsed time [env SELDON_BATCH_BENCHMARK]")
     opt("-u", "--batch-id", env_name="SELDON_BATCH_ID",
         help="batch_id tag of every request (default: a new uuid1, or the interrupted run's when resuming)")
@@ -432,6 +435,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if batch_size > 1 and args.payload_type == "tftensor" and args.data_type == "data":
         raise SystemExit("error: --batch-size > 1 needs --payload-type ndarray or tensor")
 
+    options = EngineOptions(workers=args.workers, batch_size=batch_size, attempts=args.retries,
+                            min_interval=args.batch_interval)
+    try:
+        options.validate()
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     header = {"tool": "seldon-batch-processor", "input": os.path.abspath(args.input_data_path),
               "input_bytes": os.path.getsize(args.input_data_path), "shard": args.shard or "",
               "data_type": args.data_type, "payload_type": args.payload_type, "method": args.method,
@@ -451,13 +460,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     total = None if lines is None else (lines if shard is None else len(range(shard[0], lines, shard[1])))
     progress = Progress(total, args.progress, already=resumed.rows)
     task = ProcessorTask(client, args.data_type, args.payload_type, args.method, batch_id)
-    try:
-        engine = Engine(task, EngineOptions(workers=args.workers, batch_size=batch_size, attempts=args.retries,
-                                            min_interval=args.batch_interval))
-    except ValueError as exc:
-        client.close()
-        output.close(done=False)
-        raise SystemExit(f"error: {exc}") from None
+    engine = Engine(task, options)
     where = f"model {args.model} in process" if args.model else \
         f"{args.transport} {args.gateway_type} gateway at {args.host}"
     logger.info("Batch %s: %s → %s via %s, %d workers, %d rows per request%s", batch_id, args.input_data_path,

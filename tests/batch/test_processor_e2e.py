@@ -92,6 +92,19 @@ def test_tensor_mini_batches_over_grpc(start_service, tmp_path):
     assert out[5]["meta"]["tags"]["batch_instance_id"].endswith("-item-1")
 
 
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_tftensor_lines(start_service, tmp_path, transport):
+    svc = start_service({"Ident.py": IDENT}, ["Ident"])
+    port = svc.http_port if transport == "rest" else svc.grpc_port
+    src = write_lines(tmp_path / "in.txt", GOOD[:3])
+    res = processor(["-d", "x", "-g", "seldon", "-h", f"127.0.0.1:{port}", "--transport", transport, "-p", "tftensor",
+                     "-i", str(src), "-o", str(tmp_path / "out.txt"), "-u", "BID"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    out = check_output(tmp_path / "out.txt", 3, set())
+    assert out[2]["data"]["tftensor"]["dtype"] == "DT_DOUBLE"
+    assert [d["size"] for d in out[2]["data"]["tftensor"]["tensorShape"]["dim"]] in ([1, 2], ["1", "2"])
+
+
 def test_transient_failures_are_retried(start_service, tmp_path):
     svc = start_service({"Flaky.py": FLAKY}, ["Flaky", "--grpc-workers", "0"])
     src = write_lines(tmp_path / "in.txt", GOOD)
@@ -165,6 +178,11 @@ def test_usage_errors_are_one_line(tmp_path):
     assert res.returncode == 2 and "needs --data-type raw" in res.stderr
     res = processor(["-i", str(src), "-o", str(tmp_path / "o")], tmp_path, SELDON_BATCH_DEPLOYMENT_NAME="")
     assert res.returncode == 2 and "--deployment-name" in res.stderr
+    res = processor(["-d", "x", "-i", str(src), "-o", str(tmp_path / "o")], tmp_path, SELDON_BATCH_WORKERS="many")
+    assert res.returncode == 2 and "SELDON_BATCH_WORKERS" in res.stderr
+    res = processor(["-d", "x", "-i", str(src), "-o", str(tmp_path / "o"), "-w", "100000"], tmp_path)
+    assert res.returncode == 2 and "at most 1024 workers" in res.stderr
+    assert not (tmp_path / "o").exists()  # nothing written before the options are checked
     assert "Traceback" not in res.stderr
 
 
