@@ -185,13 +185,13 @@ class InProcessClient:
     def __init__(self, interface_name: str, parameters: dict[str, Any] | None = None) -> None:
         from . import inprocess
 
-        self.dataplane = inprocess.load_dataplane(interface_name, parameters or {})
+        self.handler = inprocess.load_handler(interface_name, parameters or {})
 
     def send(self, message: dict[str, Any], method: str, puid: str | None) -> dict[str, Any]:
         from . import inprocess
 
         try:
-            return inprocess.call(self.dataplane, message, method)
+            return inprocess.call(self.handler, message, method)
         except inprocess.ServiceError as exc:
             raise CallError(exc.text, exc.status >= 500) from None
 

@@ -119,7 +119,7 @@ def read_csv(path: str) -> Iterator[Row]:
             if len(cells) != len(header):
                 yield Row(index, InputError(f"CSV row has {len(cells)} cells, the header {len(header)}"))
             else:
-                yield Row(index, {k: _cell(v) for k, v in zip(header, cells)})
+                yield Row(index, {k: _cell(v) for k, v in zip(header, cells, strict=True)})
             index += 1
 
 
@@ -155,8 +155,8 @@ def write_parquet(jsonl_path: str, parquet_path: str) -> bool:
     Columns whose values do not share one Arrow type (e.g. ``output`` that is sometimes a list,
     sometimes a dict) are stored as JSON text."""
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError:
         logger.info("pyarrow is not installed: results stay JSON Lines only (%s)", jsonl_path)
         return False

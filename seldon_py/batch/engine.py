@@ -168,7 +168,7 @@ class Engine:
         seconds: list[float] = []
         try:
             results = self._attempt(rows, seconds)
-            return _Done([(r, res, None) for r, res in zip(rows, results)], seconds)
+            return _Done([(r, res, None) for r, res in zip(rows, results, strict=True)], seconds)
         except Exception as exc:  # noqa: BLE001
             if len(rows) == 1 or self.task.retryable(exc):
                 return _Done([(r, self.task.failure(r, exc), exc) for r in rows], seconds)

@@ -115,7 +115,7 @@ class PredictTask:
             outputs = [self.call_fn(AttrDict(rows[0].value), self._external(rows[0]))]
         seconds = time.perf_counter() - started
         results = []
-        for row, out in zip(rows, outputs):
+        for row, out in zip(rows, outputs, strict=True):
             if out is None or not self.opts.auto_log:
                 results.append(RowResult([]))  # Starwhale logs no row for None
                 continue

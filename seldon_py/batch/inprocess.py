@@ -9,8 +9,9 @@ from typing import Any
 from ..errors import SeldonMicroserviceException, as_microservice_error
 from ..model.loader import StartupError, instantiate, load_user_class
 from ..model.reflection import reflect
-from ..protocol.seldon.handler import DataPlane
+from ..protocol.seldon.handler import SeldonHandler
 from ..protocol.seldon.payload import RawResult
+from ..runtime.runtime import ModelRuntime
 
 
 class ServiceError(Exception):
@@ -22,16 +23,17 @@ class ServiceError(Exception):
         self.text = text
 
 
-def load_dataplane(interface_name: str, parameters: dict[str, Any]) -> DataPlane:
-    """Import, construct and reflect on the user class; run its ``load()``. Raises StartupError."""
+def load_handler(interface_name: str, parameters: dict[str, Any]) -> SeldonHandler:
+    """Import, construct and reflect on the user class, as the server does; build its runtime and
+    the Seldon handler on it (JSON codec, as REST); run ``load()``. Raises StartupError."""
     cls = load_user_class(interface_name)
     user = instantiate(cls, parameters)
-    dataplane = DataPlane(reflect(user))
+    runtime = ModelRuntime(reflect(user))
     try:
-        dataplane.load()
+        runtime.load()
     except Exception as exc:
         raise StartupError(f"load() failed: {type(exc).__name__}: {exc}") from exc
-    return dataplane
+    return SeldonHandler(runtime, transport="rest")
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -43,7 +45,7 @@ def _plain(obj: Any) -> dict[str, Any]:
     return out
 
 
-def call(dataplane: DataPlane, message: dict[str, Any], method: str) -> dict[str, Any]:
+def call(handler: SeldonHandler, message: dict[str, Any], method: str) -> dict[str, Any]:
     """``predict`` or ``feedback`` on a message in its JSON form; the response in its JSON form."""
     from ..protocol.seldon import json_codec, proto_codec
 
@@ -56,11 +58,11 @@ def call(dataplane: DataPlane, message: dict[str, Any], method: str) -> dict[str
                 json_format.ParseDict(message, fb)
             except (json_format.ParseError, TypeError, ValueError) as exc:
                 raise ServiceError(400, f"Invalid JSON: {exc}") from None
-            result = dataplane.send_feedback(fb, proto_codec.decode_feedback(fb), json_codec)
+            result = handler.send_feedback(fb, proto_codec.decode_feedback(fb), json_codec)
             if isinstance(result, RawResult):
                 return _raw(result)
             return _plain(proto_codec.response_to_json_dict(result))
-        result = dataplane.predict(message, json_codec)
+        result = handler.predict(message, json_codec)
         if isinstance(result, RawResult):
             return _raw(result)
         return _plain(json_codec.encode_response(result))
@@ -78,4 +80,4 @@ def _raw(result: RawResult) -> dict[str, Any]:
     return _plain(value)
 
 
-__all__ = ["ServiceError", "StartupError", "call", "load_dataplane"]
+__all__ = ["ServiceError", "StartupError", "call", "load_handler"]

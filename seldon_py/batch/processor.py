@@ -173,7 +173,7 @@ class ProcessorTask:
         response = self.client.send(message, PREDICT, instance)
         split = self._split(response, len(rows))
         out = []
-        for k, (row, piece) in enumerate(zip(rows, split)):
+        for k, (row, piece) in enumerate(zip(rows, split, strict=True)):
             tags = {**piece.pop("_tags"), **row_tags[k], **self._tags(row, f"{instance}-item-{k}")}
             out.append(RowResult([_dumps(self._with_tags(piece, tags))]))
         return out

@@ -35,7 +35,7 @@ class TargetError(Exception):
     """The function to run cannot be found or used (one line that says why)."""
 
 
-class AttrDict(dict):  # type: ignore[type-arg]
+class AttrDict(dict[str, Any]):
     """A row's features: ``data["x"]`` and ``data.x`` (Starwhale's ``data`` argument)."""
 
     def __getattr__(self, name: str) -> Any:
@@ -104,7 +104,7 @@ def _starwhale_step(func: Callable[..., Any]) -> Any:
     if "starwhale" not in sys.modules:
         return None
     try:
-        from starwhale.api._impl.job.handler import Handler
+        from starwhale.api._impl.job.handler import Handler  # type: ignore[import-untyped]
     except ImportError:
         return None
     return Handler._registered_handlers.get(f"{func.__module__}:{func.__qualname__}")
@@ -161,7 +161,7 @@ def load_function(target: str) -> Callable[..., Any]:
             raise TargetError(f"{module_name!r} has no {attr!r}")
     if not callable(obj):
         raise TargetError(f"{target!r} is not callable")
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def find_evaluate(predict: Callable[..., Any]) -> Callable[..., Any] | None:
@@ -174,7 +174,7 @@ def find_evaluate(predict: Callable[..., Any]) -> Callable[..., Any] | None:
         if callable(value) and getattr(value, EVALUATE_ATTR, False):
             needs = evaluate_options(value).needs
             if any(n is predict or n == key for n in needs):
-                return value  # type: ignore[no-any-return]
+                return value
     return None
 
 

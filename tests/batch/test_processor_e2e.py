@@ -159,7 +159,8 @@ def test_in_process_gives_the_same_answers_as_the_server(start_service, tmp_path
     assert r1.returncode == 0 and r2.returncode == 0, r1.stderr + r2.stderr
     rest, local = check_output(tmp_path / "rest.txt", 8, {4}), check_output(tmp_path / "local.txt", 8, {4})
     assert [x.get("data") for x in rest] == [x.get("data") for x in local]
-    fb = write_lines(tmp_path / "fb.txt", ['{"request": {"data": {"ndarray": [[1, 2]]}}, "reward": 1}', '{"reward": "x"}'])
+    fb = write_lines(tmp_path / "fb.txt",
+                     ['{"request": {"data": {"ndarray": [[1, 2]]}}, "reward": 1}', '{"reward": "x"}'])
     res = processor(["--model", "Ident", "-a", "raw", "-m", "feedback", "-i", str(fb), "-o", str(tmp_path / "fb.out"),
                      "-u", "BID"], tmp_path)
     assert res.returncode == 0, res.stderr
@@ -246,7 +247,7 @@ def test_same_lines_as_the_reference_processor(start_service, tmp_path):
     theirs = sorted(lines(tmp_path / "ref.txt"), key=index_of)  # the reference writes in completion order
     mine = lines(tmp_path / "ours.txt")
     assert len(theirs) == len(mine) == 8
-    for a, b in zip(theirs, mine):
+    for a, b in zip(theirs, mine, strict=True):
         assert a.keys() == b.keys()
         assert a["meta"].keys() == b["meta"].keys()
         if "status" in a:
