@@ -182,10 +182,11 @@ class InProcessClient:
     no sockets, same responses (the user's class is imported, constructed, reflected on and its
     ``load()`` run once)."""
 
-    def __init__(self, interface_name: str, parameters: dict[str, Any] | None = None) -> None:
+    def __init__(self, interface_name: str, parameters: dict[str, Any] | None = None,
+                 convention: str = "auto") -> None:
         from . import inprocess
 
-        self.handler = inprocess.load_handler(interface_name, parameters or {})
+        self.handler = inprocess.load_handler(interface_name, parameters or {}, convention)
 
     def send(self, message: dict[str, Any], method: str, puid: str | None) -> dict[str, Any]:
         from . import inprocess
@@ -196,4 +197,6 @@ class InProcessClient:
             raise CallError(exc.text, exc.status >= 500) from None
 
     def close(self) -> None:
-        pass
+        from . import inprocess
+
+        inprocess.close(self.handler)

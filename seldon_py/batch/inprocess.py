@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from ..errors import SeldonMicroserviceException, as_microservice_error
+from ..model import loader
 from ..model.loader import StartupError, instantiate, load_user_class
 from ..model.reflection import reflect
 from ..protocol.seldon.handler import SeldonHandler
@@ -23,11 +24,25 @@ class ServiceError(Exception):
         self.text = text
 
 
-def load_handler(interface_name: str, parameters: dict[str, Any]) -> SeldonHandler:
-    """Import, construct and reflect on the user class, as the server does; build its runtime and
+def load_user(interface_name: str, parameters: dict[str, Any], convention: str = "auto") -> Any:
+    """The object the server would serve for ``interface_name``: through the model-convention
+    loader (TorchServe, VESSL, Rafiki, Starwhale targets adapted) when this build has one, else the
+    Seldon class constructed with ``parameters``."""
+    from ..proto import preload_foreign_protos
+
+    preload_foreign_protos()  # as the server does before importing the user's module
+    load_user_object = getattr(loader, "load_user_object", None)
+    if load_user_object is not None:
+        return load_user_object(interface_name, parameters, convention)
+    if convention not in ("auto", "seldon"):
+        raise StartupError(f"model convention {convention!r} is not available in this build")
+    return instantiate(load_user_class(interface_name), parameters)
+
+
+def load_handler(interface_name: str, parameters: dict[str, Any], convention: str = "auto") -> SeldonHandler:
+    """Import, construct and reflect on the user's model, as the server does; build its runtime and
     the Seldon handler on it (JSON codec, as REST); run ``load()``. Raises StartupError."""
-    cls = load_user_class(interface_name)
-    user = instantiate(cls, parameters)
+    user = load_user(interface_name, parameters, convention)
     runtime = ModelRuntime(reflect(user))
     try:
         runtime.load()
@@ -80,4 +95,11 @@ def _raw(result: RawResult) -> dict[str, Any]:
     return _plain(value)
 
 
-__all__ = ["ServiceError", "StartupError", "call", "load_handler"]
+def close(handler: SeldonHandler) -> None:
+    """The model's unload hook, where this build's handler has one."""
+    fn = getattr(handler, "close", None)
+    if fn is not None:
+        fn()
+
+
+__all__ = ["ServiceError", "StartupError", "call", "close", "load_handler", "load_user"]

@@ -370,6 +370,9 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
              "this process instead of calling a deployment")
     opt("--parameters", env_name="SELDON_BATCH_MODEL_PARAMETERS", default="{}",
         help="JSON object of constructor arguments for --model")
+    opt("--model-convention", env_name="SELDON_BATCH_MODEL_CONVENTION", default="auto",
+        help="for --model: which server's convention the model is written for (auto detects; seldon skips "
+             "detection), as seldon-core-microservice --model-convention")
     opt("--shard", env_name="SELDON_BATCH_SHARD",
         help="i/n: process only the lines whose index is i modulo n (e.g. the Job completion index)")
     opt("--timeout", env_name="SELDON_BATCH_TIMEOUT", default=120.0, conv=_non_negative_float,
@@ -402,7 +405,7 @@ def make_client(args: argparse.Namespace) -> Client:
         from .inprocess import StartupError
 
         try:
-            return InProcessClient(args.model, parameters)
+            return InProcessClient(args.model, parameters, args.model_convention)
         except StartupError as exc:
             raise SystemExit(f"error: {exc}") from None
     endpoint = Endpoint(host=args.host, deployment=args.deployment_name, namespace=args.namespace,

@@ -168,6 +168,19 @@ def test_in_process_gives_the_same_answers_as_the_server(start_service, tmp_path
     assert "Invalid JSON" in out[1]["status"]["reason"]
 
 
+def test_in_process_model_errors_are_one_line(tmp_path):
+    src = write_lines(tmp_path / "in.txt", GOOD)
+    (tmp_path / "Broken.py").write_text("class Broken:\n    def load(self):\n        raise OSError('no weights')\n")
+    res = processor(["--model", "Broken", "-i", str(src), "-o", str(tmp_path / "o")], tmp_path)
+    assert res.returncode == 2 and "load() failed: OSError: no weights" in res.stderr and "Traceback" not in res.stderr
+    res = processor(["--model", "Missing", "-i", str(src), "-o", str(tmp_path / "o")], tmp_path)
+    assert res.returncode == 2 and "error:" in res.stderr and "Missing" in res.stderr and "Traceback" not in res.stderr
+    (tmp_path / "Ident.py").write_text(IDENT)
+    res = processor(["--model", "Ident", "--model-convention", "nosuch", "-i", str(src), "-o", str(tmp_path / "o")],
+                    tmp_path)
+    assert res.returncode == 2 and "nosuch" in res.stderr and "Traceback" not in res.stderr
+
+
 def test_usage_errors_are_one_line(tmp_path):
     src = write_lines(tmp_path / "in.txt", GOOD)
     res = processor(["-d", "x", "-t", "0.5", "-i", str(src), "-o", str(tmp_path / "o")], tmp_path)
