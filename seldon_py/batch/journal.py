@@ -109,7 +109,8 @@ class ResumableOutput:
                 if last is not None:
                     resumed.rows, start_size, resumed.failures = last
                 resumed.header = header
-                if os.path.exists(self.path) and os.path.getsize(self.path) < start_size:
+                size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+                if size < start_size:
                     raise ResumeError(f"{self.path} is shorter than its journal says ({start_size} bytes): "
                                       f"it was changed by something else; pass --no-resume to start over")
         out_dir = os.path.dirname(os.path.abspath(self.path))

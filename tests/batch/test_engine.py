@@ -151,6 +151,17 @@ def test_a_journal_from_different_settings_is_refused(tmp_path):
     assert again.open().rows == 0
 
 
+def test_an_output_shorter_than_its_journal_is_refused(tmp_path):
+    path = tmp_path / "out.jsonl"
+    out = ResumableOutput(str(path), {"t": 1})
+    out.open()
+    out.write([b'{"i": 0}'], False)
+    out.commit()
+    path.unlink()  # someone removed the results but not the journal
+    with pytest.raises(ResumeError, match="shorter than its journal"):
+        ResumableOutput(str(path), {"t": 1}).open()
+
+
 def test_a_finished_run_starts_over(tmp_path):
     run(tmp_path, FakeTask(), rows(3))
     out, lines = run(tmp_path, FakeTask(), rows(3))
