@@ -7,12 +7,13 @@ JSON form, raising :class:`CallError` (which says whether trying again could hel
 from __future__ import annotations
 
 import http.client
-import json
 import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+
+import orjson
 
 PREDICT, FEEDBACK = "predict", "feedback"
 GATEWAYS = ("ambassador", "istio", "seldon")
@@ -87,7 +88,12 @@ class RestClient:
         self._local.conn = None
 
     def send(self, message: dict[str, Any], method: str, puid: str | None) -> dict[str, Any]:
-        body = json.dumps(message).encode()
+        try:
+            body = orjson.dumps(message)
+        except TypeError:  # e.g. an integer beyond 64 bits: the standard library writes those
+            import json
+
+            body = json.dumps(message).encode()
         headers = {"Content-Type": "application/json"}
         if puid and self.endpoint.gateway != "seldon":
             headers["Seldon-Puid"] = puid
@@ -115,8 +121,8 @@ class RestClient:
             text = data[:1000].decode("utf-8", "replace")
             raise CallError(f"HTTP {resp.status}: {text}", resp.status >= 500 or resp.status == 429)
         try:
-            out = json.loads(data)
-        except ValueError as exc:
+            out = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
             raise CallError(f"response is not JSON: {exc}", False) from None
         if not isinstance(out, dict):
             raise CallError(f"response is not a JSON object: {data[:200]!r}", False)
