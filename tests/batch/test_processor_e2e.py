@@ -288,3 +288,19 @@ def test_processor_shards_merge_in_input_order_and_evaluate_once(tmp_path):
     check_output(tmp_path / "merged" / "results.jsonl", 8, {4})
     assert json.loads((tmp_path / "merged" / "summary.json").read_text()) == [0, 1, 2, 3, 5, 6, 7]
     assert "8 rows (1 failed)" in res.stderr
+
+
+def test_in_process_serves_a_model_written_for_another_server(tmp_path):
+    """--model goes through the same convention loader as seldon-core-microservice (here a
+    Starwhale predict function, detected by its decorator)."""
+    (tmp_path / "swone.py").write_text(
+        "from seldon_py.batch.starwhale_compat import evaluation\n\n"
+        "@evaluation.predict\n"
+        "def predict(data):\n"
+        "    return {'double': data.x * 2}\n")
+    src = write_lines(tmp_path / "in.txt", ['{"x": 1}', '{"x": 21}'])
+    res = processor(["--model", "swone.predict", "-a", "json", "-i", str(src), "-o", str(tmp_path / "out.txt"),
+                     "-u", "BID"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    out = check_output(tmp_path / "out.txt", 2, set())
+    assert [x["jsonData"] for x in out] == [{"double": 2}, {"double": 42}]
