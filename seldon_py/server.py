@@ -32,7 +32,7 @@ from typing import Any, Callable, Protocol
 
 from . import metadata as metadata_mod
 from .dataplane import DataPlane, MetricsRecorder, NullObserver, RequestObserver, UnitInfo
-from .errors import SeldonNotImplementedError
+from .errors import InvalidParameters, SeldonNotImplementedError
 from .metrics.mpdir import MultiprocessDir
 from .reflection import Dispatch, reflect
 from .settings import Settings
@@ -81,6 +81,8 @@ def instantiate(cls: type, parameters: dict[str, Any]) -> Any:
                 f"cannot construct {cls.__name__} with parameters {sorted(parameters)}: {exc}"
             ) from None
         raise StartupError(f"{cls.__name__}() failed: TypeError: {exc}") from exc
+    except InvalidParameters as exc:
+        raise StartupError(f"{cls.__name__}: {exc}") from None
     except Exception as exc:
         raise StartupError(f"{cls.__name__}() failed: {type(exc).__name__}: {exc}") from exc
 
