@@ -210,3 +210,32 @@ def test_epsilon_greedy_learns_over_rest(start_service) -> None:  # type: ignore
     r = requests.post(svc.url + "/send-feedback", json=bad, timeout=10)
     assert r.status_code == 400
     assert "must be in [0, 1]" in r.json()["status"]["info"]
+
+
+@pytest.mark.e2e
+def test_bandits_example_readme_does_what_it_says(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """examples/bandits/README.md: its one command, then every `$ curl` line gives the line below it."""
+    import re
+    import shlex
+
+    from tests.test_examples import README_PORT, cli_env, needs_curl, start, stop
+
+    if needs_curl.args[0]:
+        pytest.skip("curl is not installed")
+    text = (ROOT / "examples" / "bandits" / "README.md").read_text()
+    (cmd,) = re.findall(r"^PREDICTIVE_UNIT_ID=bandit seldon-core-microservice (.+)$", text, re.M)
+    args = shlex.split(cmd)
+    http, grpc, metrics = free_ports(3)
+    args[args.index("--http-port") + 1] = str(http)
+    args += ["--grpc-port", str(grpc), "--metrics-port", str(metrics), "--host", "127.0.0.1"]
+    server = start([sys.executable, "-m", "seldon_py.cli", *args], tmp_path, tmp_path / "server.log", http,
+                   cli_env({"PREDICTIVE_UNIT_ID": "bandit"}), "bandits")
+    try:
+        lines = text.splitlines()
+        calls = [(ln[2:], lines[i + 1]) for i, ln in enumerate(lines) if ln.startswith("$ curl ")]
+        assert len(calls) == 4
+        for call, expected in calls:
+            assert README_PORT in call
+            assert server.curl(call).strip() == expected, call
+    finally:
+        assert stop(server.proc) == 0
