@@ -115,7 +115,7 @@ def choose_predictor(document: Any, wanted: str | None, source: str) -> tuple[st
     predictors = spec.get("predictors")
     if not isinstance(predictors, list) or not predictors:
         raise GraphConfigError(f"{source}: spec.predictors is empty")
-    meta = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    meta: dict[str, Any] = document["metadata"] if isinstance(document.get("metadata"), dict) else {}
     name = str(meta.get("name") or spec.get("name") or "local")
     names = [p.get("name") if isinstance(p, dict) else None for p in predictors]
     if wanted is None:
