@@ -173,10 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         grpc_load.close()
         shutil.rmtree(tmp, ignore_errors=True)
     lines = [
-        "# Graph executor: overhead per hop", "",
-        f"`python3 benchmarks/run.py --suite graph{' --quick' if args.quick else ''}` — "
-        f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {rounds} round(s) × {duration:g} s, "
-        f"{(time.time() - t0) / 60:.1f} min. Method: see benchmarks/graph_suite.py.", "",
+        "# Graph executor: overhead per hop",
+        "",
+        (
+            f"`python3 benchmarks/run.py --suite graph{' --quick' if args.quick else ''}` — "
+            f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {rounds} round(s) × {duration:g} s, "
+            f"{(time.time() - t0) / 60:.1f} min. Method: see benchmarks/graph_suite.py."
+        ),
+        "",
         "| graph | protocol | in flight | hops | p50 via executor (ms) | p50 direct (ms) | overhead per hop (ms) |",
         "|---|---|---|---|---|---|---|",
     ]

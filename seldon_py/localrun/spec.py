@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .classmap import ClassEntry, ClassMap, GraphConfigError, check_parameters, read_structured
+from .classmap import (
+    ClassEntry,
+    ClassMap,
+    GraphConfigError,
+    check_parameters,
+    read_structured,
+)
 
 NODE_TYPES = ("MODEL", "ROUTER", "COMBINER", "TRANSFORMER", "OUTPUT_TRANSFORMER", "UNKNOWN_TYPE")
 #: Implementations the executor runs itself: no process, no class.

@@ -223,7 +223,7 @@ def test_bandits_example_readme_does_what_it_says(tmp_path) -> None:  # type: ig
     if needs_curl.args[0]:
         pytest.skip("curl is not installed")
     text = (ROOT / "examples" / "bandits" / "README.md").read_text()
-    (cmd,) = re.findall(r"^PREDICTIVE_UNIT_ID=bandit seldon-core-microservice (.+)$", text, re.M)
+    (cmd,) = re.findall(r"^PREDICTIVE_UNIT_ID=bandit seldon-core-microservice (.+)$", text, re.MULTILINE)
     args = shlex.split(cmd)
     http, grpc, metrics = free_ports(3)
     args[args.index("--http-port") + 1] = str(http)
