@@ -79,15 +79,26 @@ def tcp_open(port: int) -> bool:
         return False
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
+def die_with_parent_hook() -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to SIGTERM the child when the runner dies (PR_SET_PDEATHSIG).
 
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
+    libc is looked up here, in the parent: the hook itself only makes the one system call, so it
+    imports nothing and takes no lock between fork and exec.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    sigterm = int(signal.SIGTERM)
+
+    def hook() -> None:  # pragma: no cover - runs in the child
+        prctl(1, sigterm)  # PR_SET_PDEATHSIG
+
+    return hook
 
 
 @dataclass
@@ -128,6 +139,7 @@ class LocalRunner:
         self.children: list[Child] = []
         self.workdir: str | None = None
         self._out_lock = threading.Lock()
+        self._preexec = die_with_parent_hook()
 
     # ------------------------------------------------------------------ plan
     def plan(self) -> list[Child]:
@@ -199,7 +211,7 @@ class LocalRunner:
         try:
             child.proc = subprocess.Popen(
                 child.cmd, cwd=child.cwd, env=child.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=self._preexec,  # noqa: PLW1509
             )
         except OSError as exc:
             raise RunError(f"node {child.name!r}: cannot start {child.cmd[0]}: {exc.strerror or exc}") from None
