@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--in-process", action="store_true", help="run the whole graph in the executor process")
     run.add_argument("--http-port", type=int, default=9000, help="executor REST port, 0 = any free port (default 9000)")
     run.add_argument("--grpc-port", type=int, default=5000, help="executor gRPC port, 0 = any free port (default 5000)")
+    run.add_argument("--host", default="127.0.0.1",
+                     help="address the executor listens on (default 127.0.0.1; 0.0.0.0 for other machines)")
     run.add_argument("--startup-timeout", type=float, default=60.0, help="seconds to wait for readiness (default 60)")
     run.add_argument("--grace", type=float, default=20.0,
                      help="seconds each process gets to stop after SIGTERM before it is killed (default 20)")
@@ -68,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     stop = threading.Event()
     runner = LocalRunner(dep, in_process=args.in_process, http_port=args.http_port, grpc_port=args.grpc_port,
-                         startup_timeout=args.startup_timeout, grace=args.grace, stop_event=stop)
+                         startup_timeout=args.startup_timeout, grace=args.grace, stop_event=stop,
+                         host=args.host)
     if args.dry_run:
         try:
             print(json.dumps(describe(runner.plan()), indent=2))

@@ -60,8 +60,8 @@ def find_command(name: str) -> str:
     return found
 
 
-def http_status(port: int, path: str, timeout: float = 2.0) -> int | None:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+def http_status(port: int, path: str, timeout: float = 2.0, host: str = HOST) -> int | None:
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", path)
         return conn.getresponse().status
@@ -71,9 +71,9 @@ def http_status(port: int, path: str, timeout: float = 2.0) -> int | None:
         conn.close()
 
 
-def tcp_open(port: int) -> bool:
+def tcp_open(port: int, host: str = HOST) -> bool:
     try:
-        with socket.create_connection((HOST, port), timeout=1.0):
+        with socket.create_connection((host, port), timeout=1.0):
             return True
     except OSError:
         return False
@@ -112,6 +112,10 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     pump: threading.Thread | None = None
     urls: list[str] = field(default_factory=list)
+    is_node: bool = True
+
+    def what(self) -> str:
+        return f"node {self.name!r} ({self.label})" if self.is_node else self.label
 
 
 class LocalRunner:
@@ -128,8 +132,10 @@ class LocalRunner:
         grace: float = 20.0,
         out: IO[str] | None = None,
         stop_event: threading.Event | None = None,
+        host: str = HOST,
     ) -> None:
         self.dep = dep
+        self.host = host
         self.in_process = in_process
         self.http_port, self.grpc_port = http_port, grpc_port
         self.startup_timeout = startup_timeout
@@ -181,11 +187,12 @@ class LocalRunner:
             deployment_file = str(path)
             extra = []
         executor = find_command("seldon-core-executor")
-        cmd = [executor, "--file", deployment_file, "--predictor", pred_name,
+        cmd = [executor, "--file", deployment_file, "--predictor", pred_name, "--host", self.host,
                "--http_port", str(self.http_port), "--grpc_port", str(self.grpc_port), *extra]
         exe = Child("executor", "seldon-core-executor" + (" (in-process)" if self.in_process else ""), cmd,
-                    str(self.dep.path.resolve().parent), env, self._executor_ready())
-        exe.urls = [f"http://localhost:{self.http_port}/api/v1.0/predictions", f"localhost:{self.grpc_port}"]
+                    str(self.dep.path.resolve().parent), env, self._executor_ready(), is_node=False)
+        shown = "localhost" if self.host in ("0.0.0.0", "::", "", HOST) else self.host
+        exe.urls = [f"http://{shown}:{self.http_port}/api/v1.0/predictions", f"{shown}:{self.grpc_port}"]
         children.append(exe)
         return children
 
@@ -193,7 +200,9 @@ class LocalRunner:
         return lambda: http_status(http, "/health/ping") == 200 and tcp_open(grpc)
 
     def _executor_ready(self) -> Callable[[], bool]:
-        return lambda: http_status(self.http_port, "/ready") == 200 and tcp_open(self.grpc_port)
+        probe = HOST if self.host in ("0.0.0.0", "::", "") else self.host
+        return lambda: (http_status(self.http_port, "/ready", host=probe) == 200
+                        and tcp_open(self.grpc_port, host=probe))
 
     # ------------------------------------------------------------------ processes
     def say(self, text: str) -> None:
@@ -228,8 +237,7 @@ class LocalRunner:
                 assert child.proc is not None
                 code = child.proc.poll()
                 if code is not None:
-                    what = "node" if child.name != "executor" else "the"
-                    raise RunError(f"{what} {child.name!r} ({child.label}) exited with status {code} before it was ready")
+                    raise RunError(f"{child.what()} exited with status {code} before it was ready")
                 if child.ready():
                     pending.remove(child)
             if not pending:
@@ -259,8 +267,7 @@ class LocalRunner:
         while not self.stopping.wait(0.2):
             for child in self.children:
                 if child.proc is not None and child.proc.poll() is not None:
-                    what = "node" if child.name != "executor" else "the"
-                    raise RunError(f"{what} {child.name!r} exited with status {child.proc.returncode}")
+                    raise RunError(f"{child.what()} exited with status {child.proc.returncode}")
 
     def stop(self) -> None:
         """SIGTERM every process group (executor first), wait the grace period, SIGKILL the rest."""

@@ -116,16 +116,16 @@ def runs(tmp_path: Path) -> Iterator[list[Run]]:
                 pass
 
 
-def predict(url: str, body: dict) -> dict:
-    import requests
-
-    r = requests.post(url + "/api/v1.0/predictions", json=body, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def readme_answers() -> list[str]:
-    return re.findall(r"^DATA (.+)$", (EXAMPLE / "README.md").read_text(), re.MULTILINE)
+def readme_calls() -> list[tuple[dict, str, dict]]:
+    """(request body, path, expected response) for each `$ curl` line of the README."""
+    lines = (EXAMPLE / "README.md").read_text().splitlines()
+    calls = []
+    for i, line in enumerate(lines):
+        if line.startswith("$ curl "):
+            body = json.loads(re.search(r"-d '([^']+)'", line).group(1))  # type: ignore[union-attr]
+            path = re.search(r"http://localhost:9000(\S+)", line).group(1)  # type: ignore[union-attr]
+            calls.append((body, path, json.loads(lines[i + 1])))
+    return calls
 
 
 @needs_executor
@@ -146,13 +146,12 @@ def test_example_graph_runs_learns_and_stops_clean(runs: list[Run], tmp_path: Pa
             assert f"node {node}: http://127.0.0.1:" in r.out
     else:
         assert len(groups) == 1, r.out
-    first, second = readme_answers()
-    body = {"data": {"ndarray": [[1, 2]]}}
-    assert json.dumps(predict(r.url, body)["data"], separators=(",", ":")) == first
-    fb = {"request": body, "response": {"meta": {"routing": {"router": 0}}}, "reward": 1}
-    resp = requests.post(r.url + "/api/v1.0/feedback", json=fb, timeout=30)
-    assert resp.status_code == 200, resp.text
-    assert json.dumps(predict(r.url, body)["data"], separators=(",", ":")) == second
+    calls = readme_calls()
+    assert [path for _, path, _ in calls] == ["/api/v1.0/predictions", "/api/v1.0/feedback", "/api/v1.0/predictions"]
+    for body, path, expected in calls:  # predict (ensemble), feedback for model-a, predict (model-a)
+        resp = requests.post(r.url + path, json=body, timeout=30)
+        assert resp.status_code == 200, resp.text
+        assert resp.json() == expected, path
 
     assert r.stop() == 0
     left = [p for p in tree if alive(p)]
