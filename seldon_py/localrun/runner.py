@@ -153,10 +153,12 @@ class LocalRunner:
         self.workdir = tempfile.mkdtemp(prefix="seldon-graph-")
         base_env = {k: v for k, v in os.environ.items()
                     if k not in ("ENGINE_PREDICTOR", "PREDICTIVE_UNIT_PARAMETERS", "PREDICTIVE_UNIT_ID")}
-        if self.http_port == 0 or self.grpc_port == 0:
-            h, g = free_ports(2)
-            self.http_port = self.http_port or h
-            self.grpc_port = self.grpc_port or g
+        # every port in one go: ports chosen by separate calls could coincide, and with SO_REUSEPORT
+        # two servers on one port would not even fail, they would share the traffic
+        nodes_ports = 0 if self.in_process else 3 * len(self.dep.nodes)
+        pool = [p for p in free_ports(nodes_ports + 4) if p not in (self.http_port, self.grpc_port)]
+        self.http_port = self.http_port or pool.pop()
+        self.grpc_port = self.grpc_port or pool.pop()
         children: list[Child] = []
         pred_name = str(self.dep.predictor.get("name") or "default")
         if self.in_process:
@@ -173,7 +175,7 @@ class LocalRunner:
             ports: dict[str, tuple[int, int]] = {}
             microservice = find_command("seldon-core-microservice")
             for node in self.dep.nodes:
-                http, grpc, metrics = free_ports(3)
+                http, grpc, metrics = pool.pop(), pool.pop(), pool.pop()
                 ports[node.name] = (http, grpc)
                 cmd = [microservice, node.cls, "--service-type", node.service_type, "--host", HOST,
                        "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]

@@ -153,7 +153,7 @@ def test_example_graph_runs_learns_and_stops_clean(runs: list[Run], tmp_path: Pa
         assert resp.status_code == 200, resp.text
         assert resp.json() == expected, path
 
-    assert r.stop() == 0
+    assert r.stop(signal.SIGTERM if mode == "remote" else signal.SIGINT) == 0  # SIGINT: Ctrl-C
     left = [p for p in tree if alive(p)]
     assert not left, f"left running: {left}"
     assert not [p for p, (_, g) in all_pids().items() if g in groups and alive(p)]
@@ -195,3 +195,30 @@ def test_bad_deployment_is_one_line(tmp_path: Path) -> None:
         (f"seldon-core-graph: error: {tmp_path / 'd.json'}: node 'a': no container named 'a' in componentSpecs"
          " and no implementation")
     ]
+
+
+def one_node_deployment(tmp_path: Path) -> Path:
+    (tmp_path / "echo" / ".s2i").mkdir(parents=True)
+    (tmp_path / "echo" / ".s2i" / "environment").write_text("MODEL_NAME=Echo\nSERVICE_TYPE=MODEL\n")
+    (tmp_path / "echo" / "Echo.py").write_text("class Echo:\n    def predict(self, X, names):\n        return X\n")
+    doc = {"kind": "SeldonDeployment", "metadata": {"name": "one"}, "spec": {"predictors": [{
+        "name": "p", "graph": {"name": "echo", "type": "MODEL"},
+        "componentSpecs": [{"spec": {"containers": [{"name": "echo", "image": "me/echo:1"}]}}]}]}}
+    (tmp_path / "d.json").write_text(json.dumps(doc))
+    return tmp_path / "d.json"
+
+
+@needs_executor
+def test_children_stop_when_the_runner_is_killed(runs: list[Run], tmp_path: Path) -> None:
+    """SIGKILL leaves the runner no chance to clean up: the children's parent-death signal does."""
+    r = Run([str(one_node_deployment(tmp_path))], tmp_path / "run.log")
+    runs.append(r)
+    r.wait_for("Press Ctrl-C to stop.")
+    tree = descendants(r.proc.pid)
+    assert len(tree) >= 2
+    os.kill(r.proc.pid, signal.SIGKILL)
+    r.proc.wait(10)
+    deadline = time.monotonic() + 90
+    while [p for p in tree if alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in tree if alive(p)], "children outlived a killed runner"
