@@ -93,8 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner.wait()
         runner.say(f"{PROG}: stopping")
     except RunError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
-        code = 0 if stop.is_set() and str(exc) == "interrupted while starting" else 1
+        if stop.is_set() and not runner.started:
+            runner.say(f"{PROG}: interrupted while starting: stopping")
+        else:
+            print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
+            code = 1
     finally:
         runner.stop()
         for sig, handler in previous.items():

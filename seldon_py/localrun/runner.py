@@ -146,6 +146,7 @@ class LocalRunner:
         self.workdir: str | None = None
         self._out_lock = threading.Lock()
         self._preexec = die_with_parent_hook()
+        self.started = False  # every process ready
 
     # ------------------------------------------------------------------ plan
     def plan(self) -> list[Child]:
@@ -263,6 +264,7 @@ class LocalRunner:
         self.say(f"seldon-core-graph: starting {executor.label}")
         self._spawn(executor, width)
         self._wait_ready([executor])
+        self.started = True
 
     def wait(self) -> None:
         """Until stop is requested (returns) or a process exits (raises RunError)."""
