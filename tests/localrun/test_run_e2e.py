@@ -147,6 +147,17 @@ def test_example_graph_runs_learns_and_stops_clean(runs: list[Run], tmp_path: Pa
     else:
         assert len(groups) == 1, r.out
     calls = readme_calls()
+    # gRPC ingress too (before any feedback: the router's gRPC process has learnt nothing either)
+    import grpc
+
+    from seldon_py.proto import prediction_pb2 as pb
+    from seldon_py.proto import prediction_pb2_grpc as pb_grpc
+
+    msg = pb.SeldonMessage()
+    msg.data.ndarray.extend([[1, 2]])
+    with grpc.insecure_channel(f"127.0.0.1:{r.grpc}") as channel:
+        reply = pb_grpc.SeldonStub(channel).Predict(msg, timeout=30)
+    assert [[x.number_value for x in v.list_value.values] for v in reply.data.ndarray.values] == [[4.5, 8.5]]
     assert [path for _, path, _ in calls] == ["/api/v1.0/predictions", "/api/v1.0/feedback", "/api/v1.0/predictions"]
     for body, path, expected in calls:  # predict (ensemble), feedback for model-a, predict (model-a)
         resp = requests.post(r.url + path, json=body, timeout=30)
