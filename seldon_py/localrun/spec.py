@@ -11,12 +11,13 @@ For each graph node of the chosen predictor, :func:`resolve_graph` decides how t
      without its tag (``myorg/transformer:0.1`` → ``myorg/transformer``, then ``transformer``);
   3. the folder next to the deployment file named after the image's last path component without
      tag (``myorg/transformer:0.1`` → ``./transformer/``), read as the s2i builder would: its
-     ``.s2i/environment`` gives ``MODEL_NAME`` (the class), ``SERVICE_TYPE`` and any other
-     environment variables of the image.
+     ``.s2i/environment`` gives ``MODEL_NAME`` (the class), ``SERVICE_TYPE``, default parameters
+     (``PARAMETERS`` or ``PREDICTIVE_UNIT_PARAMETERS``, a JSON list) and any other environment
+     variables of the image.
 
 Parameters: the class-map entry's ``parameters`` if given, else the node's ``parameters`` in
-the graph (as the operator passes them in ``PREDICTIVE_UNIT_PARAMETERS``), else whatever the s2i
-environment sets. Environment: the s2i environment, then the container's ``env`` values from the
+the graph (as the operator passes them in ``PREDICTIVE_UNIT_PARAMETERS``), else the s2i
+environment's ``PARAMETERS`` / ``PREDICTIVE_UNIT_PARAMETERS``. Environment: the s2i environment, then the container's ``env`` values from the
 componentSpecs, then what the operator sets (``PREDICTIVE_UNIT_ID`` and friends).
 """
 
@@ -244,7 +245,15 @@ def resolve_node(
         service_type = s2i_type
     for ignored in ("PERSISTENCE", "API_TYPE"):
         s2i.pop(ignored, None)
-    return Node(name, node_type, service_type, model_name, str(folder.resolve()), graph_params, image,
+    params = graph_params
+    for var in ("PREDICTIVE_UNIT_PARAMETERS", "PARAMETERS"):
+        text = s2i.pop(var, None)
+        if text is not None and params is None:
+            try:
+                params = check_parameters(json.loads(text), f"{source}: node {name!r}: {env_file}: {var}")
+            except ValueError:
+                raise GraphConfigError(f"{source}: node {name!r}: {env_file}: {var} is not valid JSON") from None
+    return Node(name, node_type, service_type, model_name, str(folder.resolve()), params, image,
                 {**s2i, **env}, f"folder {folder}")
 
 

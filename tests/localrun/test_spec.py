@@ -189,3 +189,19 @@ def test_node_env_is_what_the_operator_sets(tmp_path: Path) -> None:
     assert (env["PREDICTOR_ID"], env["SELDON_DEPLOYMENT_ID"]) == ("p0", "demo")
     assert json.loads(env["PREDICTIVE_UNIT_PARAMETERS"]) == [{"name": "k", "value": "1", "type": "INT"}]
     assert env["PREDICTIVE_UNIT_HTTP_SERVICE_PORT"] == "1"
+
+
+def test_s2i_parameters_are_the_default(tmp_path: Path) -> None:
+    s2i_folder(tmp_path, "model-b", 'MODEL_NAME=ModelB\nPARAMETERS=[{"name":"k","value":"5","type":"INT"}]\n')
+    s2i_folder(tmp_path, "model-a", "MODEL_NAME=A\nPREDICTIVE_UNIT_PARAMETERS=[{\"name\":\"k\"}]\n")
+    dep = load_deployment(write(tmp_path, sdep({"name": "b", "type": "MODEL"}, CONTAINERS)), None, ClassMap())
+    assert dep.nodes[0].parameters == [{"name": "k", "value": "5", "type": "INT"}]
+    assert "PARAMETERS" not in dep.nodes[0].env
+    graph = {"name": "b", "type": "MODEL", "parameters": [{"name": "k", "value": "6", "type": "INT"}]}
+    dep = load_deployment(write(tmp_path, sdep(graph, CONTAINERS)), None, ClassMap())
+    assert dep.nodes[0].parameters == [{"name": "k", "value": "6", "type": "INT"}]   # the graph wins
+    with pytest.raises(GraphConfigError, match="PREDICTIVE_UNIT_PARAMETERS: parameter .* needs a name, a value"):
+        load_deployment(write(tmp_path, sdep({"name": "a"}, CONTAINERS)), None, ClassMap())
+    s2i_folder(tmp_path, "c", "MODEL_NAME=C\nPARAMETERS=[oops\n")
+    with pytest.raises(GraphConfigError, match="PARAMETERS is not valid JSON"):
+        load_deployment(write(tmp_path, sdep({"name": "c"}, [{"name": "c", "image": "c"}])), None, ClassMap())
