@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                         graph_p50, direct_p50 = [], []
                         for _ in range(rounds):
                             graph_p50.append(measure(bench, grpc_load, protocol, via, bodies[protocol], c, duration))
-                            direct_p50.append(measure(bench, grpc_load, protocol, direct, bodies[protocol], c, duration))
+                            direct_p50.append(
+                                measure(bench, grpc_load, protocol, direct, bodies[protocol], c, duration))
                         gp, dp = statistics.median(graph_p50), statistics.median(direct_p50)
                         row = {"graph": name, "protocol": protocol, "concurrency": c, "hops": hops,
                                "graph_p50_ms": gp, "direct_p50_ms": dp, "per_hop_ms": (gp - hops * dp) / hops}
