@@ -4,7 +4,8 @@ Endpoints: ``POST /api/v0.1|v1.0/predictions``, ``POST /api/v0.1|v1.0/feedback``
 ``GET /api/v1.0/status/{node}``, ``GET /api/v1.0/metadata``, ``GET /api/v1.0/metadata/{node}``,
 ``GET /ready``, ``GET /live`` and the Prometheus path. Every incoming header except Content-Type
 (and the connection's own: Host, Content-Length, Connection...) is forwarded on every hop;
-``Seldon-Puid`` is generated when absent and returned.
+``Seldon-Puid`` is generated when absent and returned. A request sent as a binary-mode CloudEvent
+(``Ce-Specversion`` header) is answered with ``Ce-*`` headers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..graph.walker import CallContext
 from ..util import jsonutil
 from .clients import HOP_HEADERS
 from .core import Executor
+from .payload_log import FEEDBACK, RESPONSE
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class ExecutorApp:
         self.prometheus_path = executor.settings.prometheus_path
         self.max_body = executor.settings.max_payload_bytes
         self.cors = cors_origin
+        self.ce_source = f"seldon.io/executor/{executor.deployment}/{executor.predictor.name}"
 
     # ------------------------------------------------------------------ WSGI
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -73,6 +76,8 @@ class ExecutorApp:
             start_response("200 OK", [*out_headers, ("Content-Length", "0")])
             return [b""]
         service = _service(path)
+        if "Ce-Specversion" in headers and service in ("predictions", "feedback"):
+            out_headers += self._cloudevent_headers(headers, path, service, puid)
         start = time.perf_counter()
         ctx = CallContext(transport=messages.REST, headers=headers, puid=puid,
                           skip_logging=headers.get("Seldon-Skip-Logging", "").lower() in SKIP_VALUES)
@@ -98,15 +103,15 @@ class ExecutorApp:
         if path in ("/api/v0.1/predictions", "/api/v1.0/predictions"):
             self._only(method, "POST")
             msg = self._body(environ)
-            if not isinstance(msg, dict):
+            if not isinstance(msg.value(), dict):
                 raise BadRequest("the request must be a JSON object (a SeldonMessage)")
-            return 200, JSON, jsonutil.dumps(messages.to_json(self.ex.walker.predict(msg, ctx)))
+            return 200, JSON, messages.to_json_bytes(self.ex.walker.predict(msg, ctx))
         if path in ("/api/v0.1/feedback", "/api/v1.0/feedback"):
             self._only(method, "POST")
             fb = self._body(environ)
-            if not isinstance(fb, dict):
+            if not isinstance(fb.value(), dict):
                 raise BadRequest("the feedback must be a JSON object (a Feedback)")
-            return 200, JSON, jsonutil.dumps(messages.to_json(self.ex.walker.feedback(fb, ctx)))
+            return 200, JSON, messages.to_json_bytes(self.ex.walker.feedback(fb, ctx))
         if path.startswith("/api/v1.0/status/"):
             self._only(method, "GET")
             return self.ex.node_status(path[len("/api/v1.0/status/"):], ctx)
@@ -127,12 +132,21 @@ class ExecutorApp:
             return 200, "text/plain; version=0.0.4; charset=utf-8", self.ex.metrics.exposition()
         raise NotFound(f"no endpoint {path}")
 
+    def _cloudevent_headers(self, headers: dict[str, str], path: str, service: str,
+                            puid: str) -> list[tuple[str, str]]:
+        """A request that came as a CloudEvent (binary mode) is answered as one."""
+        ce_type = FEEDBACK if service == "feedback" else RESPONSE
+        return [("Ce-Specversion", headers["Ce-Specversion"]), ("Ce-Id", headers.get("Ce-Id") or puid),
+                ("Ce-Type", ce_type), ("Ce-Source", self.ce_source), ("Ce-Path", path),
+                ("Ce-Requestid", puid)]
+
     @staticmethod
     def _only(method: str, allowed: str) -> None:
         if method != allowed:
             raise MethodNotAllowed(f"{method} not allowed here (use {allowed})")
 
-    def _body(self, environ: dict[str, Any]) -> Any:
+    def _body(self, environ: dict[str, Any]) -> messages.JsonBytes:
+        """The request body, checked to be JSON (and kept as bytes, to pass on as they came)."""
         length_text = environ.get("CONTENT_LENGTH") or ""
         stream = environ["wsgi.input"]
         if length_text:
@@ -149,10 +163,9 @@ class ExecutorApp:
                 raise PayloadTooLarge(f"request exceeds the maximum of {self.max_body} bytes")
         if not raw:
             raise BadRequest("empty request body: send a JSON SeldonMessage")
-        try:
-            return jsonutil.loads(raw)
-        except ValueError as exc:
-            raise BadRequest(f"Invalid JSON: {exc}") from None
+        msg = messages.JsonBytes(raw)
+        msg.value()
+        return msg
 
 
 def _service(path: str) -> str | None:
