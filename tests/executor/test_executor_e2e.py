@@ -51,8 +51,9 @@ def executors(workdir: Path) -> Any:
         return started[tag]
 
     yield start
-    for ex in started.values():
-        assert ex.proc.stop() == 0, ex.proc.output()  # SIGTERM drains and exits 0
+    codes = {tag: ex.proc.stop() for tag, ex in started.items()}  # stop all before judging any
+    bad = {tag: code for tag, code in codes.items() if code != 0}
+    assert not bad, f"executors not exiting 0 on SIGTERM: {bad}"
 
 
 def n(nodes: dict[str, NodeService], name: str, type_: str = "MODEL", children: list[Any] | None = None,
@@ -479,3 +480,17 @@ def test_grpc_metadata_is_forwarded_on_grpc_hops(nodes, executors):
         assert seen[-1]["x-team"] == "rest" and seen[-1]["seldon-puid"] == r.headers["Seldon-Puid"]
     finally:
         server.stop(0)
+
+
+def test_an_in_process_node_that_fails_to_load_stops_the_executor(tmp_path):
+    (tmp_path / "broken.py").write_text(
+        "class Broken:\n    def load(self):\n        raise RuntimeError('weights.bin is missing')\n"
+        "    def predict(self, X, names=None):\n        return X\n")
+    cm = {"nodes": {"m": {"class": "broken.Broken", "path": str(tmp_path)}}}
+    ex = ExecutorProcess(tmp_path, "broken", sdep({"name": "m", "type": "MODEL"}), class_map=cm)
+    try:
+        assert ex.proc.proc.wait(60) != 0
+        out = ex.proc.output()
+        assert "in-process node 'm' failed to load (RuntimeError: weights.bin is missing)" in out
+    finally:
+        ex.proc.stop()
