@@ -9,13 +9,26 @@ from __future__ import annotations
 import abc
 import logging
 from types import SimpleNamespace
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 __all__ = [
-    "ArchKnob", "BaseKnob", "BaseModel", "CategoricalKnob", "CategoricalValue", "FixedKnob", "FloatKnob",
-    "IntegerKnob", "KnobConfig", "KnobValue", "Knobs", "Params", "PolicyKnob", "utils", "logger",
+    "ArchKnob",
+    "BaseKnob",
+    "BaseModel",
+    "CategoricalKnob",
+    "CategoricalValue",
+    "FixedKnob",
+    "FloatKnob",
+    "IntegerKnob",
+    "KnobConfig",
+    "KnobValue",
+    "Knobs",
+    "Params",
+    "PolicyKnob",
+    "logger",
+    "utils",
 ]
 
 POLICIES = ("SHARE_PARAMS", "EARLY_STOP", "SKIP_TRAIN", "QUICK_EVAL", "DOWNSCALE")
@@ -26,7 +39,7 @@ _log = logging.getLogger("rafiki.model")
 class KnobValue:
     """One categorical value (int, float, bool or str)."""
 
-    def __init__(self, value: Union[str, int, float, bool]) -> None:
+    def __init__(self, value: str | float | bool) -> None:
         if not isinstance(value, (str, int, float, bool)):
             raise TypeError("knob values must be int, float, bool or str")
         self._value = value
@@ -43,7 +56,7 @@ class KnobValue:
         return f"KnobValue({self._value!r})"
 
 
-CategoricalValue = Union[str, int, float, bool, KnobValue]
+CategoricalValue = str | int | float | bool | KnobValue
 
 
 def _unwrap(v: Any) -> Any:
@@ -149,7 +162,7 @@ class ArchKnob(BaseKnob):
 
 KnobConfig = dict[str, BaseKnob]
 Knobs = dict[str, Any]
-Params = dict[str, Union[str, int, float, np.ndarray]]
+Params = dict[str, str | int | float | np.ndarray]
 
 
 class BaseModel(abc.ABC):

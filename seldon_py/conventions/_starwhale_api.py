@@ -9,9 +9,10 @@ here anew.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Self
 
 PREDICT_MARK = "_starwhale_inject_predict_decorator"
 EVALUATE_MARK = "_starwhale_inject_evaluate_decorator"
@@ -84,10 +85,10 @@ class PipelineHandler:
         self.kwargs = kwargs
         self.context = getattr(Context._holder, "value", None)
 
-    def __enter__(self) -> PipelineHandler:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         pass
 
     @classmethod

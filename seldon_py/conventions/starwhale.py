@@ -31,8 +31,9 @@ import inspect
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -194,7 +195,9 @@ class StarwhaleModel:
             func_predict, func_ppl = getattr(self.instance, "predict", None), getattr(self.instance, "ppl", None)
             if callable(func_predict) and callable(func_ppl):
                 raise ConventionError("predict and ppl cannot be defined at the same time")
-            self.call = argument_dispatch(func_predict if callable(func_predict) else func_ppl)
+            func = func_predict if callable(func_predict) else func_ppl
+            assert callable(func)
+            self.call = argument_dispatch(func)
             self.context = getattr(self.instance, "context", None)
             if self.batch_size is None:
                 self.batch_size = int(getattr(self.instance, "predict_batch_size", 1) or 1)

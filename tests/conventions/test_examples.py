@@ -12,7 +12,17 @@ import pytest
 
 from tests.conftest import free_ports
 from tests.test_examples import (
-    EXAMPLES, README_PORT, Server, cli_env, needs_curl, normalise, readme, readme_calls, readme_command, start, stop,
+    EXAMPLES,
+    README_PORT,
+    Server,
+    cli_env,
+    needs_curl,
+    normalise,
+    readme,
+    readme_calls,
+    readme_command,
+    start,
+    stop,
 )
 
 NAMES = ["vessl", "rafiki", "starwhale"]
@@ -32,7 +42,7 @@ def test_readme_has_its_command_and_calls(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_example_does_not_import_seldon_py(name: str) -> None:
     for path in (EXAMPLES / name).glob("*.py"):
-        imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", path.read_text(), re.M)
+        imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", path.read_text(), re.MULTILINE)
         assert not [m for m in imports if m.startswith("seldon_py")], f"{path.name} must be written as its project writes it"
 
 

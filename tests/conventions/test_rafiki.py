@@ -7,10 +7,16 @@ import numpy as np
 import pytest
 
 from seldon_py.conventions import ConventionError
-from seldon_py.conventions.rafiki import read_params, validate_knobs
 from seldon_py.conventions._rafiki_api import (
-    ArchKnob, CategoricalKnob, FixedKnob, FloatKnob, IntegerKnob, KnobValue, PolicyKnob,
+    ArchKnob,
+    CategoricalKnob,
+    FixedKnob,
+    FloatKnob,
+    IntegerKnob,
+    KnobValue,
+    PolicyKnob,
 )
+from seldon_py.conventions.rafiki import read_params, validate_knobs
 from seldon_py.errors import BadRequest, InternalError
 
 from .helpers import adapted

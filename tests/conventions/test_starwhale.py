@@ -139,4 +139,4 @@ def test_features_allow_attribute_access():
     f.b = 2
     assert f["b"] == 2
     with pytest.raises(AttributeError, match="Not found attribute: c"):
-        f.c
+        _ = f.c

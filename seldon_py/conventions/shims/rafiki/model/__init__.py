@@ -2,5 +2,5 @@
 ``utils`` (``utils.logger`` logs through Python logging) and the ``Params``/``Knobs``/``KnobConfig``
 type names."""
 
-from seldon_py.conventions._rafiki_api import *  # noqa: F401,F403
+from seldon_py.conventions._rafiki_api import *
 from seldon_py.conventions._rafiki_api import __all__  # noqa: F401
