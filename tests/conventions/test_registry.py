@@ -244,3 +244,33 @@ def test_the_shim_finder_defers_to_installed_packages():
     from importlib.machinery import PathFinder
     order = [type(f) if not isinstance(f, type) else f for f in sys.meta_path]
     assert order.index(PathFinder) < max(i for i, f in enumerate(sys.meta_path) if isinstance(f, shims.ShimFinder))
+
+
+# ----------------------------------------------------------------------------- real packages
+def _really_installed(name: str) -> bool:
+    from importlib.machinery import PathFinder
+    return PathFinder.find_spec(name) is not None
+
+
+@pytest.mark.skipif(not _really_installed("vessl"), reason="the vessl SDK is not installed")
+def test_with_the_real_vessl_sdk_its_runnerbase_is_used(tmp_path):
+    r = adapted(tmp_path, VESSL, "Runner")
+    from seldon_py.conventions._common import find_base
+    assert find_base(r.target.attr, "RunnerBase").__module__ == "vessl.service"
+    assert not shims.installed("vessl")
+
+
+@pytest.mark.skipif(not _really_installed("starwhale"), reason="starwhale is not installed")
+def test_with_the_real_starwhale_its_decorator_and_options_are_used(tmp_path):
+    src = STARWHALE.replace("@evaluation.predict\n", "@evaluation.predict(batch_size=3)\n")
+    r = adapted(tmp_path, src, "predict_text")
+    assert not shims.installed("starwhale")
+    assert r.user.batch_size == 3  # read from Starwhale's own handler registry
+
+
+@pytest.mark.skipif(not _really_installed("singa_auto"), reason="singa-auto is not installed")
+def test_with_the_real_singa_auto_its_basemodel_is_used(tmp_path):
+    r = adapted(tmp_path, RAFIKI.replace("rafiki.model", "singa_auto.model"), "Clf", {"knobs": {"k": 2}})
+    from seldon_py.conventions._common import find_base
+    assert find_base(r.target.attr, "BaseModel").__module__ == "singa_auto.model.model"
+    assert not shims.installed("singa_auto")
