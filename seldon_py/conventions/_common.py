@@ -101,21 +101,18 @@ def positional_names(fn: Any) -> list[str] | None:
 
 # ----------------------------------------------------------------------------- results
 def plain(value: Any) -> Any:
-    """A JSON-able view of common model outputs: pydantic models, numpy scalars, tensors, tuples."""
+    """A JSON-able view of common model outputs: pydantic models, numpy arrays and scalars, tensors,
+    tuples, recursively through lists and dicts."""
     if hasattr(value, "model_dump") and callable(value.model_dump):
         return value.model_dump(mode="json")
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, list):
+    if isinstance(value, (tuple, list)):
         return [plain(v) for v in value]
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
-    if not isinstance(value, np.ndarray) and hasattr(value, "tolist") and callable(value.tolist):
-        return value.tolist()  # torch / tensorflow tensors
-    if isinstance(value, np.ndarray) and value.dtype.kind not in "biufc":
-        return value.tolist()
+    if hasattr(value, "tolist") and callable(value.tolist):
+        return value.tolist()  # numpy arrays, torch / tensorflow tensors
     return value
 
 
@@ -125,7 +122,9 @@ def as_seldon_result(value: Any) -> Any:
     dict → jsonData, str → strData, bytes → binData, arrays and lists → data (ndarray/tensor);
     a lone number, bool or None → a one-element list (Seldon messages have no bare-scalar payload).
     """
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+        return value  # rows stay an array (what batching splits)
     value = plain(value)
-    if isinstance(value, (dict, str, bytes, bytearray, np.ndarray, list)):
+    if isinstance(value, (dict, str, bytes, bytearray, list)):
         return value
     return [value]

@@ -274,3 +274,18 @@ def test_with_the_real_singa_auto_its_basemodel_is_used(tmp_path):
     from seldon_py.conventions._common import find_base
     assert find_base(r.target.attr, "BaseModel").__module__ == "singa_auto.model.model"
     assert not shims.installed("singa_auto")
+
+
+def test_results_are_shaped_for_seldon_responses():
+    import numpy as np
+
+    from seldon_py.conventions._common import as_seldon_result, plain
+
+    arr = np.array([[1.0, 2.0]])
+    assert as_seldon_result(arr) is arr
+    assert as_seldon_result({"p": np.array([1, 2]), "s": np.float32(0.5), "t": (1, 2)}) == {"p": [1, 2], "s": 0.5,
+                                                                                          "t": [1, 2]}
+    assert as_seldon_result(np.int64(3)) == [3] and as_seldon_result(None) == [None]
+    assert as_seldon_result("x") == "x" and as_seldon_result(b"x") == b"x"
+    assert as_seldon_result(np.array(["a", "b"])) == ["a", "b"]
+    assert plain([np.array([1]), {"k": np.bool_(True)}]) == [[1], {"k": True}]
