@@ -248,8 +248,14 @@ def test_starwhale_predict_function_end_to_end(start_service):
     assert got["data"]["ndarray"] == [[11.0, 1.0]]
     e = grpc_error(stub, {"jsonData": {"petal": 1}})
     assert e.code() == grpc.StatusCode.INTERNAL and "sepal_length" in e.details()
+    # adaptive batching over gRPC threads too
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda i: grpc_predict(stub, {"data": {"names": names, "ndarray": [[i, 0.0]]}}),
+                             range(1, 5)))
+    assert [o["data"]["ndarray"][0][0] for o in outs] == [10.0, 20.0, 30.0, 40.0]
+    assert max(o["data"]["ndarray"][0][1] for o in outs) >= 2
     counts = requests_total(svc)
-    assert counts[("rest", "500")] == 1 and counts[("grpc", "INTERNAL")] == 1 and counts[("grpc", "OK")] >= 1
+    assert counts[("rest", "500")] == 1 and counts[("grpc", "INTERNAL")] == 1 and counts[("grpc", "OK")] >= 5
 
 
 def test_forcing_the_seldon_path_from_the_environment(start_service):
