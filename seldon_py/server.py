@@ -197,6 +197,11 @@ class Microservice:
         if dataplane is not None:
             dataplane.close()
 
+    def _serve_rest(self, run_rest: Callable[..., None], hooks: dict[str, Any]) -> None:
+        """Body of the REST child; under --debug the app ran in this very process: unload() here."""
+        run_rest(self.settings, self.rest_app_factory, hooks)
+        self._rest_worker_exit(None, None)
+
     def children(self) -> list[Child]:
         from .transports.rest.server import run_rest
 
@@ -206,7 +211,7 @@ class Microservice:
             from .metrics import gunicorn_hooks
 
             hooks.update(gunicorn_hooks())
-        kids = [Child("REST server", lambda: run_rest(s, self.rest_app_factory, hooks))]
+        kids = [Child("REST server", lambda: self._serve_rest(run_rest, hooks))]
         for i in range(s.grpc_workers):  # 0 disables gRPC
             kids.append(Child(f"gRPC server {i + 1}", self._run_grpc))
         if self.dispatch is not None and self.dispatch.custom_service is not None:

@@ -265,3 +265,15 @@ def test_forcing_the_seldon_path_from_the_environment(start_service):
     assert "as a vessl model" not in svc.output()
     body = rest(svc, {"data": {"ndarray": [[1, 2]]}}, status=500)
     assert body["status"]["reason"] == "MICROSERVICE_INTERNAL_ERROR"
+
+
+def test_rafiki_destroy_runs_under_the_debug_server_too(start_service, tmp_path):
+    (tmp_path / "params.msgpack").write_bytes(msgpack.packb({"NP//w": [1.0, 2.0], "b": 0.5}, use_bin_type=True))
+    mark = tmp_path / "destroyed.txt"
+    svc = start_service({"linear.py": RAFIKI_MODEL},
+                        ["linear.LinearModel", "--debug", "--grpc-workers", "0",
+                         *params_arg(knobs={"alpha": 0.01, "depth": 2}, params_path="params.msgpack")],
+                        env={"DESTROY_MARK": str(mark)})
+    assert rest(svc, {"data": {"ndarray": [[1, 1]]}})["data"]["ndarray"] == [[3.5, 1]]
+    assert svc.stop() == 0
+    assert len(mark.read_text().split()) == 1, svc.output()
