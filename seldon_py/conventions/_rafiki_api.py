@@ -220,8 +220,36 @@ class _Logger:
         _log.info("loss %s at epoch %s", loss, epoch)
 
 
+class _NotServing:
+    """A development-time helper (dataset loading, local tuning): importable, not callable here."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return _NotServing(f"{self._name}.{attr}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{self._name} needs the real rafiki / singa-auto package; "
+                           f"seldon_py's stand-in only serves models")
+
+
 logger = _Logger()
-utils = SimpleNamespace(logger=logger)
+dataset = _NotServing("utils.dataset")
+utils = SimpleNamespace(logger=logger, dataset=dataset)
+
+
+def test_model_class(*args: Any, **kwargs: Any) -> Any:
+    """``rafiki.model.dev.test_model_class``: a local tuning run, which needs the real package."""
+    return _NotServing("test_model_class")(*args, **kwargs)
+
+
+def tune_model(*args: Any, **kwargs: Any) -> Any:
+    return _NotServing("tune_model")(*args, **kwargs)
+
+
+def make_predictions(*args: Any, **kwargs: Any) -> Any:
+    return _NotServing("make_predictions")(*args, **kwargs)
 
 
 class ModelDependency:

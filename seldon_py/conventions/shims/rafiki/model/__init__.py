@@ -1,5 +1,5 @@
 """Stand-in for ``rafiki.model`` (seldon_py): ``BaseModel``, the knob classes, ``KnobValue``,
-``utils`` (``utils.logger`` logs through Python logging) and the ``Params``/``Knobs``/``KnobConfig``
+``utils`` (``utils.logger`` logs through Python logging; ``utils.dataset`` helpers raise when called) and the ``Params``/``Knobs``/``KnobConfig``
 type names."""
 
 from seldon_py.conventions._rafiki_api import *
