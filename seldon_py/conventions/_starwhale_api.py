@@ -104,3 +104,29 @@ def handler(*args: Any, **kw: Any) -> Any:
     if len(args) == 1 and not kw and callable(args[0]):
         return args[0]
     return lambda func: func
+
+
+def multi_classification(*args: Any, **kw: Any) -> Any:
+    """``@multi_classification(...)`` on an evaluate function: evaluation is not run when serving."""
+    if len(args) == 1 and not kw and callable(args[0]):
+        return args[0]
+    return lambda func: func
+
+
+class _NeedsStarwhale:
+    """Datasets and the evaluation store: importable here, usable only with the real package."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return _NeedsStarwhale(f"{self._name}.{attr}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"starwhale.{self._name} needs the real starwhale package; "
+                           f"seldon_py's stand-in only serves predict functions")
+
+
+dataset = _NeedsStarwhale("dataset")
+Dataset = _NeedsStarwhale("Dataset")
+Evaluation = _NeedsStarwhale("Evaluation")

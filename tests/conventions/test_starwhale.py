@@ -140,3 +140,15 @@ def test_features_allow_attribute_access():
     assert f["b"] == 2
     with pytest.raises(AttributeError, match="Not found attribute: c"):
         _ = f.c
+
+
+def test_an_older_pipeline_file_with_multi_classification_imports(tmp_path):
+    src = ("from starwhale import PipelineHandler, multi_classification\n\n"
+           "class Old(PipelineHandler):\n"
+           "    def ppl(self, data, **kw):\n"
+           "        return data.x + 1\n\n"
+           "    @multi_classification(confusion_matrix_normalize='all', show_hamming_loss=True)\n"
+           "    def cmp(self, ppl_result):\n"
+           "        return None\n")
+    user = loaded(tmp_path, src, "Old")
+    assert user.predict({"x": 1}, []) == [2]
