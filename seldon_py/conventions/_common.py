@@ -76,6 +76,23 @@ def find_base(cls: type, name: str) -> type | None:
     return None
 
 
+def local_classes(module: Any, predicate: Any) -> list[type]:
+    """The classes ``module`` defines itself (not imports) for which ``predicate`` holds."""
+    name = getattr(module, "__name__", None)
+    return [v for v in vars(module).values()
+            if isinstance(v, type) and v.__module__ == name and predicate(v)] if module is not None else []
+
+
+def pick_class(target_spec: str, module: Any, predicate: Any, what: str) -> Any:
+    """The one class of ``module`` that is a ``what``; ConventionError if there are several or none."""
+    found = local_classes(module, predicate)
+    if len(found) != 1:
+        names = ", ".join(sorted(c.__name__ for c in found)) or "none"
+        raise ConventionError(f"{target_spec} defines {len(found)} {what} classes ({names}): "
+                              f"serve one as {target_spec}.ClassName")
+    return found[0]
+
+
 def is_static(cls: type, name: str) -> bool:
     return isinstance(inspect.getattr_static(cls, name, None), staticmethod)
 

@@ -29,7 +29,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadRequest, InternalError
-from ._common import ConventionError, find_base, is_static, json_param, model_dir, plain, positional_names
+from ._common import (
+    ConventionError,
+    find_base,
+    is_static,
+    json_param,
+    local_classes,
+    model_dir,
+    pick_class,
+    plain,
+    positional_names,
+)
 from .base import Target
 
 logger = logging.getLogger(__name__)
@@ -148,10 +158,16 @@ class RafikiConvention:
     name = "rafiki"
 
     def detect(self, target: Target) -> bool:
-        return target.path is None and is_model_template(target.attr)
+        if target.path is not None:
+            return False
+        if target.attr is None:
+            return bool(local_classes(target.module, is_model_template))  # a module: its own template(s)
+        return is_model_template(target.attr)
 
     def adapt(self, target: Target, parameters: dict[str, Any]) -> RafikiModel:
         cls = target.attr
+        if cls is None:
+            cls = pick_class(target.spec, target.module, is_model_template, "Rafiki model")
         if not is_model_template(cls):
             raise ConventionError(f"{target.spec} is not a Rafiki/SINGA-auto model (a BaseModel subclass)")
         assert isinstance(cls, type)

@@ -38,8 +38,10 @@ from ._common import (
     find_base,
     is_static,
     json_param,
+    local_classes,
     model_dir,
     overrides,
+    pick_class,
     positional_names,
 )
 from .base import Target
@@ -96,6 +98,8 @@ class VesslConvention:
     def detect(self, target: Target) -> bool:
         if target.path is not None:
             return target.path.is_dir() and (target.path / MANIFEST).is_file()
+        if target.attr is None:
+            return bool(local_classes(target.module, is_runner))  # a module: its own runner class(es)
         return is_runner(target.attr)
 
     def adapt(self, target: Target, parameters: dict[str, Any]) -> VesslModel:
@@ -108,6 +112,8 @@ class VesslConvention:
         cls: Any = target.attr
         if target.path is not None:
             cls = self._runner_from_folder(folder, parameters)
+        elif cls is None:
+            cls = pick_class(target.spec, target.module, is_runner, "VESSL runner")
         if not is_runner(cls):
             raise ConventionError(f"{target.spec} is not a VESSL runner (a RunnerBase subclass with a static predict)")
         mode = str(parameters.get("vessl_input", "body"))

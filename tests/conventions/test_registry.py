@@ -84,6 +84,7 @@ def test_a_plain_seldon_class_takes_the_seldon_path(tmp_path):
 @pytest.mark.parametrize("source,attr,name", [
     (VESSL, "Runner", "vessl"), (RAFIKI, "Clf", "rafiki"),
     (STARWHALE, "predict_text", "starwhale"), (STARWHALE, None, "starwhale"),
+    (VESSL, None, "vessl"), (RAFIKI, None, "rafiki"),
 ])
 def test_each_convention_is_detected(tmp_path, source, attr, name):
     convention = select(target(tmp_path, source, attr))
@@ -289,3 +290,13 @@ def test_results_are_shaped_for_seldon_responses():
     assert as_seldon_result("x") == "x" and as_seldon_result(b"x") == b"x"
     assert as_seldon_result(np.array(["a", "b"])) == ["a", "b"]
     assert plain([np.array([1]), {"k": np.bool_(True)}]) == [[1], {"k": True}]
+
+
+def test_a_module_target_serves_its_one_class(tmp_path):
+    r = adapted(tmp_path, VESSL, None)
+    assert r.convention.name == "vessl" and r.user.runner.__name__ == "Runner"
+    two = VESSL + VESSL.split("\n", 3)[3].replace("class Runner", "class Runner2")
+    with pytest.raises(ConventionError, match=r"defines 2 VESSL runner classes \(Runner, Runner2\)"):
+        adapted(tmp_path, two, None)
+    r = adapted(tmp_path, RAFIKI, None, {"knobs": {"k": 1}})
+    assert r.convention.name == "rafiki" and r.user.cls.__name__ == "Clf"
