@@ -70,16 +70,22 @@ HAND_WRITTEN = frozenset({"_compat.py"})
 
 INIT_FILES = {
     "__init__.py": (
-        '"""Generated protobuf/gRPC code of the Seldon prediction protocol.\n\n'
-        "Do not edit: regenerate with ``python scripts/gen_proto.py`` from ``proto/``.\n\n"
-        "``prediction_pb2`` registers ``seldon.protos.*`` and ``tensorflow.*`` (TensorProto and\n"
+        '"""Generated protobuf/gRPC code of the Seldon prediction protocol.\n'
+        '\n'
+        'Do not edit: regenerate with ``python scripts/gen_proto.py`` from ``proto/``.\n'
+        '\n'
+        '``prediction_pb2`` registers ``seldon.protos.*`` and ``tensorflow.*`` (TensorProto and\n'
         "friends) in protobuf's default descriptor pool under the file names Seldon Core and\n"
-        "TensorFlow use (``proto/prediction.proto``, ``tensorflow/core/framework/*.proto``).\n"
-        "Such files can be registered only once per process, so if TensorFlow or seldon_core is\n"
-        "installed it is imported first and its registration reused; see ``_compat``.\n"
-        '"""\n\n'
-        "from seldon_py.proto._compat import preload_foreign_protos as _preload_foreign_protos\n\n"
-        "_preload_foreign_protos()\n"
+        'TensorFlow use (``proto/prediction.proto``, ``tensorflow/core/framework/*.proto``).\n'
+        'Such files can be registered only once per process: if TensorFlow or seldon_core registered\n'
+        'them first, their registration is reused (see ``_compat``). Importing this package imports\n'
+        'nothing else; to make TensorFlow or seldon_core importable *after* it, call\n'
+        ":func:`preload_foreign_protos` first (the server does, before it imports the user's class).\n"
+        '"""\n'
+        '\n'
+        'from seldon_py.proto._compat import preload_foreign_protos\n'
+        '\n'
+        '__all__ = ["preload_foreign_protos"]\n'
     ),
     "tensorflow/__init__.py": '"""Generated code; see seldon_py.proto."""\n',
     "tensorflow/core/__init__.py": '"""Generated code; see seldon_py.proto."""\n',

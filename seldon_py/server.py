@@ -31,8 +31,8 @@ from .model.loader import StartupError, load_user_object
 from .model.reflection import Dispatch, reflect
 from .process.supervisor import Child, InProcessService, Supervisor, freeze_before_worker_fork, share_before_fork
 from .protocol.seldon import metadata as metadata_mod
-from .protocol.seldon.handler import DataPlane, UnitInfo
-from .runtime.runtime import MetricsRecorder, NullObserver, RequestObserver
+from .protocol.seldon.handler import SeldonHandler, UnitInfo
+from .runtime.runtime import MetricsRecorder, ModelRuntime, NullObserver, RequestObserver, start_loading
 from .settings import Settings
 
 logger = logging.getLogger("seldon_py")
@@ -102,6 +102,11 @@ class Microservice:
     def prepare(self) -> None:
         """Import and construct the user object, reflect on it, compute metadata (in the parent)."""
         s = self.settings
+        # before anything registers our protos: TensorFlow / seldon_core, if the model uses them,
+        # must register theirs first (see seldon_py.proto._compat)
+        from .proto import preload_foreign_protos
+
+        preload_foreign_protos()
         self.user = load_user_object(s.interface_name, s.parameters, s.model_convention)
         self.dispatch = reflect(self.user)
         logger.info("Serving %s (%s): %s", s.interface_name, s.service_type, self.dispatch.describe())
@@ -162,45 +167,66 @@ class Microservice:
                            f"{s.max_batch_latency_ms:g} ms for rows that cannot arrive")
         return out
 
-    def make_dataplane(self, threads: int | None = None) -> DataPlane:
-        """A data plane for one serving process with ``threads`` threads (default: REST's)."""
+    def make_runtime(self, threads: int) -> ModelRuntime:
+        """The runtime of one serving process with ``threads`` threads."""
         assert self.dispatch is not None
-        return DataPlane(
+        return ModelRuntime(
             self.dispatch,
-            self.unit_info(),
             recorder=self.make_recorder(),
-            metadata=self.metadata,
-            metadata_error=self.metadata_error,
-            batching=self.batching(self.settings.threads if threads is None else threads),
+            batching=self.batching(threads),
             preloaded=self.settings.preload,
         )
 
-    def rest_app_factory(self) -> Any:
-        """Called in each REST worker: a fresh data plane, load() started, the Flask app."""
-        from .transports.rest.app import create_app
-        from .transports.rest.server import start_loading
+    def make_dataplane(self, threads: int | None = None, transport: str = "rest") -> SeldonHandler:
+        """The Seldon handler (on a fresh runtime) of one serving process of ``transport`` with
+        ``threads`` threads (default: REST's)."""
+        return SeldonHandler(
+            self.make_runtime(self.settings.threads if threads is None else threads),
+            self.unit_info(),
+            metadata=self.metadata,
+            metadata_error=self.metadata_error,
+            transport=transport,
+        )
 
-        dataplane = self.make_dataplane()
-        self.rest_dataplane = dataplane  # this worker's, for the worker_exit hook
-        start_loading(dataplane, "REST worker")
+    def rest_app_factory(self) -> Any:
+        """Called in each REST worker: a fresh handler, load() started, the Flask app."""
+        from .transports.rest.app import create_app
+
+        handler = self.make_dataplane()
+        self.rest_handler = handler  # this worker's, for the worker_exit hook
+        start_loading(handler.runtime, "REST worker")
         return create_app(
-            dataplane,
+            handler,
             max_payload_bytes=self.settings.max_payload_bytes,
             payload_passthrough=self.settings.payload_passthrough,
             error_blueprint=self.dispatch.model_error_handler if self.dispatch else None,
             observer=self.make_observer(),
+            blueprints=self.extension_blueprints(),
         )
 
     def _rest_worker_exit(self, server: Any, worker: Any) -> None:
         """gunicorn ``worker_exit`` hook (in the worker, after it drained): the user's unload()."""
-        dataplane = getattr(self, "rest_dataplane", None)
-        if dataplane is not None:
-            dataplane.close()
+        handler = getattr(self, "rest_handler", None)
+        if handler is not None:
+            handler.close()
 
     def _serve_rest(self, run_rest: Callable[..., None], hooks: dict[str, Any]) -> None:
         """Body of the REST child; under --debug the app ran in this very process: unload() here."""
         run_rest(self.settings, self.rest_app_factory, hooks)
         self._rest_worker_exit(None, None)
+
+    def extension_blueprints(self) -> list[Any]:
+        """The user object's ``rest_blueprint()``, if it has one (called in each REST worker)."""
+        fn = self.dispatch.rest_blueprint if self.dispatch else None
+        if fn is None:
+            return []
+        blueprint = fn()
+        return [] if blueprint is None else [blueprint]
+
+    def extension_grpc_handlers(self) -> list[Any]:
+        """The user object's ``grpc_handlers()``, if it has one (called in each gRPC process)."""
+        fn = self.dispatch.grpc_handlers if self.dispatch else None
+        return list(fn() or ()) if fn is not None else []
 
     def children(self) -> list[Child]:
         from .transports.rest.server import run_rest
@@ -240,7 +266,8 @@ class Microservice:
         """Body of a gRPC worker process (its modules were imported before the fork)."""
         from .transports.grpc.server import run_grpc
 
-        run_grpc(self.settings, lambda: self.make_dataplane(self.settings.grpc_threads), self.make_observer)
+        run_grpc(self.settings, lambda: self.make_dataplane(self.settings.grpc_threads, "grpc"), self.make_observer,
+                 self.extension_grpc_handlers)
 
     # ------------------------------------------------------------- running
     def preload(self) -> None:

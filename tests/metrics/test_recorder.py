@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
 import traceback
+import types
 
 import pytest
 
@@ -287,7 +287,10 @@ def test_counts_are_exact_across_processes_and_threads(mpdir, scrape):
 
 def test_exited_processes_are_folded_into_the_archive(mpdir, scrape):
     def worker(n: int):
-        def run() -> None:
+        def run() -> None:  # in a forked child: its clock says n, so the gauges' timestamps are 1..5
+            import prometheus_client.metrics as pm
+
+            pm.time = types.SimpleNamespace(time=lambda: float(n))
             m = ServiceMetrics(mpdir.path, DEFAULTS)
             m.record([counter("c", n), timer("t", 10), gauge("g", n)], "predict")
             m.request_started("rest", "/predict")  # dies "in flight"
@@ -299,7 +302,6 @@ def test_exited_processes_are_folded_into_the_archive(mpdir, scrape):
         pid = in_child(worker(n))
         mpdir_mod.process_exited(pid)
         assert mpdir_mod.files_of(pid, mpdir.path) == []
-        time.sleep(0.01)  # distinct timestamps for the most recent gauge
     dbs = sorted(f for f in os.listdir(mpdir.path) if f.endswith(".db"))
     assert all("archive" in f for f in dbs), dbs
     s = scrape()
@@ -315,7 +317,19 @@ def test_exited_processes_are_folded_into_the_archive(mpdir, scrape):
     assert value(s, "g") == -1 and value(s, "c_total") == 16
 
 
-def test_process_exited_without_a_directory_or_files_is_a_no_op(tmp_path, monkeypatch):
+def test_process_exited_without_a_directory_or_files_changes_nothing(tmp_path, monkeypatch, caplog):
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    mpdir_mod.process_exited(12345)
+    mpdir_mod.process_exited(12345)  # no directory at all
+    other = tmp_path / "counter_999.db"  # another process's file
+    other.write_bytes(b"\0" * 8)
     mpdir_mod.process_exited(12345, str(tmp_path))
+    mpdir_mod.process_exited(12345, str(tmp_path / "missing"))
+    assert sorted(os.listdir(tmp_path)) == ["counter_999.db"] and other.read_bytes() == b"\0" * 8
+    assert not [r for r in caplog.records if r.levelno >= 30]
+
+
+def test_a_fold_that_fails_is_logged_and_does_not_raise(tmp_path, caplog):
+    (tmp_path / "counter_12345.db").mkdir()  # named like a value file, but cannot be read as one
+    mpdir_mod.process_exited(12345, str(tmp_path))
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= 40]
+    assert len(errors) == 1 and errors[0].startswith("could not fold the metrics of exited process 12345: ")

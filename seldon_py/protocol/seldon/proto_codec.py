@@ -13,12 +13,9 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
-from .handler import FeedbackPayload
-from ...errors import BadRequest
-from .payload import DATA_EMPTY, Payload, Response, default_names
+from ...errors import BadRequest, SeldonMicroserviceException
 from ...proto import prediction_pb2 as pb
-
-TRANSPORT = "grpc"
+from .payload import DATA_EMPTY, FeedbackPayload, Payload, Response, default_names
 
 _F64 = np.dtype("<f8")
 
@@ -235,6 +232,17 @@ def decode_feedback(fb: pb.Feedback) -> FeedbackPayload:
     )
 
 
+def feedback_from_json(body: Any) -> pb.Feedback:
+    """A Feedback in its JSON form → the protobuf message (what a ``send_feedback_raw`` gets over
+    REST, as in Seldon Core)."""
+    fb = pb.Feedback()
+    try:
+        json_format.ParseDict(body, fb)
+    except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
+        raise BadRequest(f"Invalid JSON: {exc}") from None
+    return fb
+
+
 def raw_metrics(result: Any) -> Any:
     if isinstance(result, pb.SeldonMessage) and len(result.meta.metrics):
         return [json_format.MessageToDict(m) | {"type": pb.Metric.MetricType.Name(m.type)}
@@ -416,3 +424,36 @@ def response_to_json_dict(resp: Response) -> dict[str, Any]:
     """What the reference sends for proto-built REST replies (feedback): MessageToDict of the proto."""
     return json_format.MessageToDict(encode_response(resp))
 
+
+
+# ---------------------------------------------------------------- the client's directions
+# A client of another node (the graph executor) encodes requests and decodes responses.
+
+
+def encode_request(payload: Payload) -> pb.SeldonMessage:
+    """A :class:`Payload` → the SeldonMessage to send (the inverse of :func:`decode_message`;
+    ``meta`` is set only when the payload has one)."""
+    kind = payload.kind
+    if kind == DATA_EMPTY:
+        msg = _meta_only(payload.meta or {})
+        msg.data.SetInParent()
+        _fill_names(msg.data, payload.names)
+    elif kind in ("tensor", "ndarray", "tftensor", "jsonData", "strData", "binData", "customData"):
+        msg = encode_response(Response(kind, payload.value, payload.names, payload.meta or {}))
+    else:
+        raise BadRequest(f"cannot encode a request of kind {kind!r}")
+    if payload.meta is None:
+        msg.ClearField("meta")
+    return msg
+
+
+def decode_response(msg: Any) -> Response:
+    """A SeldonMessage another node answered → :class:`Response` (the inverse of
+    :func:`encode_response`). A message whose ``status`` says FAILURE raises
+    :class:`~seldon_py.errors.SeldonMicroserviceException` with its info and reason."""
+    if isinstance(msg, pb.SeldonMessage) and msg.HasField("status") and msg.status.status == pb.Status.FAILURE:
+        code = msg.status.code if 400 <= msg.status.code <= 599 else 500
+        raise SeldonMicroserviceException(msg.status.info, status_code=code, reason=msg.status.reason or None)
+    payload = decode_message(msg)
+    kind = "ndarray" if payload.kind == DATA_EMPTY else payload.kind  # data without a kind
+    return Response(kind, payload.value, payload.names, payload.meta or {})

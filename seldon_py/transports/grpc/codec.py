@@ -1,4 +1,4 @@
-"""The gRPC codec handed to :class:`~seldon_py.protocol.seldon.handler.DataPlane`: :mod:`seldon_py.protocol.seldon.proto_codec`
+"""The gRPC codec handed to :class:`~seldon_py.protocol.seldon.handler.SeldonHandler`: :mod:`seldon_py.protocol.seldon.proto_codec`
 plus the request's wire bytes, so large tensors are read from the bytes grpcio received rather
 than re-serialised out of the parsed message, and requests that were only scanned
 (:class:`~seldon_py.protocol.seldon.wire.ScannedRequest`) are decoded from their bytes."""
@@ -17,7 +17,6 @@ class WireCodec:
 
     __slots__ = ("msg", "wire")
 
-    TRANSPORT = proto_codec.TRANSPORT
     decode_message_list = staticmethod(proto_codec.decode_message_list)
     raw_metrics = staticmethod(proto_codec.raw_metrics)
     strip_raw_metrics = staticmethod(proto_codec.strip_raw_metrics)

@@ -20,14 +20,15 @@ import signal
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ...protocol.seldon.handler import DataPlane
-from ...runtime.runtime import RequestObserver
+from ...protocol.seldon.handler import SeldonHandler
+from ...runtime.runtime import RequestObserver, start_loading
 from ...settings import Settings
 from .servicer import SERVICE_NAMES, SeldonServicer
 
@@ -111,22 +112,29 @@ class GrpcServer:
 
 
 def create_grpc_server(
-    dataplane: DataPlane,
+    dataplane: SeldonHandler,
     *,
     host: str = "0.0.0.0",
     port: int = 5000,
     threads: int = 1,
     max_payload_bytes: int = 100 * 1024 * 1024,
     observer: RequestObserver | None = None,
+    extra_handlers: Iterable[grpc.GenericRpcHandler] = (),
 ) -> GrpcServer:
     """Build a server with every Seldon service, health (NOT_SERVING) and reflection, bound to
-    ``host:port`` (port 0 picks a free one, see ``.port``). Not started."""
+    ``host:port`` (port 0 picks a free one, see ``.port``). Not started.
+
+    ``extra_handlers``: more gRPC services next to Seldon's (the extension point for another
+    protocol or model convention, e.g. a user object's ``grpc_handlers()``)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="seldon-grpc"),
         options=server_options(max_payload_bytes),
     )
     servicer = SeldonServicer(dataplane, observer, max_payload_bytes=max_payload_bytes)
     servicer.register(server)
+    extra = tuple(extra_handlers)
+    if extra:
+        server.add_generic_rpc_handlers(extra)
     health_servicer = HealthServicer()
     for name in HEALTH_SERVICES:
         health_servicer.set(name, NOT_SERVING)
@@ -145,18 +153,17 @@ def create_grpc_server(
 
 
 def serve(
-    dataplane: DataPlane,
+    dataplane: SeldonHandler,
     settings: Settings,
     observer: RequestObserver | None = None,
     on_started: Callable[[GrpcServer], None] | None = None,
+    extra_handlers: Iterable[grpc.GenericRpcHandler] = (),
 ) -> None:
     """Serve gRPC in this process until SIGTERM/SIGINT, then drain and return (blocks).
 
     Must run in the main thread (it installs the signal handlers). ``load()`` runs in the
     background; health turns SERVING when it has finished, unless a stop came first.
     """
-    from ..rest.server import start_loading
-
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -172,16 +179,17 @@ def serve(
         threads=settings.grpc_threads,
         max_payload_bytes=settings.max_payload_bytes,
         observer=observer,
+        extra_handlers=extra_handlers,
     )
     srv.server.start()
     logger.info("gRPC server (pid %d) listening on %s, %d thread(s)", os.getpid(),
                 bind_address(settings.host, srv.port), settings.grpc_threads)
     if on_started is not None:
         on_started(srv)
-    start_loading(dataplane, "gRPC server")
+    start_loading(dataplane.runtime, "gRPC server")
 
     while not stop.is_set():
-        if dataplane.ready.wait(0.05):
+        if dataplane.runtime.ready.wait(0.05):
             if not stop.is_set():
                 srv.set_serving()
             break
@@ -192,13 +200,15 @@ def serve(
     logger.info("gRPC server (pid %d) stopped", os.getpid())
 
 
-def run_grpc(settings: Settings, dataplane_factory: Callable[[], DataPlane],
-             observer_factory: Callable[[], RequestObserver] | None = None) -> None:
+def run_grpc(settings: Settings, dataplane_factory: Callable[[], SeldonHandler],
+             observer_factory: Callable[[], RequestObserver] | None = None,
+             extra_handlers: Callable[[], Iterable[grpc.GenericRpcHandler]] | None = None) -> None:
     """Entry point of a gRPC worker process (forked by the supervisor)."""
     tune_malloc()
     dataplane = dataplane_factory()
     try:
-        serve(dataplane, settings, observer_factory() if observer_factory else None)
+        serve(dataplane, settings, observer_factory() if observer_factory else None,
+              extra_handlers=extra_handlers() if extra_handlers else ())
     except BindError as exc:
         logger.error("%s", exc)
         raise SystemExit(1) from None

@@ -1,4 +1,4 @@
-"""The gRPC adapter: every Seldon service/RPC (spec §7.1) over one :class:`DataPlane`.
+"""The gRPC adapter: every Seldon service/RPC (spec §7.1) over one :class:`~seldon_py.protocol.seldon.handler.SeldonHandler`.
 
 Each RPC is a thin function ``request message -> serialized response bytes``; one wrapper
 (:meth:`SeldonServicer._rpc`) around all of them does the transport work once:
@@ -11,7 +11,7 @@ Each RPC is a thin function ``request message -> serialized response bytes``; on
   message, anything else → ``INTERNAL`` with ``str(exc)`` (logged once, with traceback);
 * the ``seldon-puid`` request header is echoed as response initial metadata (none is invented
   when absent: the reference wrapper sends no metadata at all, the executor owns puids);
-* the :class:`~seldon_py.protocol.seldon.handler.RequestObserver` sees every RPC with its status and sizes.
+* the :class:`~seldon_py.runtime.runtime.RequestObserver` sees every RPC with its status and sizes.
 
 Handlers are registered directly (:meth:`SeldonServicer.register`) rather than through the
 generated ``add_*Servicer_to_server``: the same handler table, but responses are serialized inside
@@ -30,7 +30,7 @@ from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import DecodeError, Message
 
 from ...protocol.seldon import proto_codec
-from ...protocol.seldon.handler import DataPlane
+from ...protocol.seldon.handler import SeldonHandler
 from ...runtime.runtime import NullObserver, RequestObserver
 from ...errors import (
     BadRequest,
@@ -144,7 +144,7 @@ class SeldonServicer:
 
     def __init__(
         self,
-        dataplane: DataPlane,
+        dataplane: SeldonHandler,
         observer: RequestObserver | None = None,
         max_payload_bytes: int | None = None,
     ) -> None:
@@ -160,10 +160,8 @@ class SeldonServicer:
     def _request(self, msg: Any, wire: bytes, hook: str) -> tuple[Any, WireCodec]:
         """(request, codec) for the data plane: a scanned request is parsed after all when the
         user has a ``<hook>_raw`` (or legacy ``<hook>_grpc``) method, which gets the message."""
-        if type(msg) is ScannedRequest:
-            dispatch = self.dataplane.dispatch
-            if hook in dispatch.raw or (hook, TRANSPORT) in dispatch.legacy:
-                msg = pb.SeldonMessage.FromString(wire)
+        if type(msg) is ScannedRequest and self.dataplane.takes_message(hook):
+            msg = pb.SeldonMessage.FromString(wire)
         return msg, WireCodec(msg, wire)
 
     def predict(self, msg: Any, wire: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""The REST adapter: a Flask app factory over :class:`~seldon_py.protocol.seldon.handler.DataPlane`.
+"""The REST adapter: a Flask app factory over :class:`~seldon_py.protocol.seldon.handler.SeldonHandler`.
 
 Views only read the request, call the data plane and encode. Every error leaves through one
 handler as the Seldon error body ``{"status": {"code": -1, "info", "reason", "status": 1}}`` with a
@@ -16,6 +16,7 @@ import io
 import logging
 import time
 from importlib import resources
+from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple
 
 from flask import Flask, Response, request
@@ -23,7 +24,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from ...protocol.seldon import json_codec
 from ...util import jsonutil
-from ...protocol.seldon.handler import DataPlane
+from ...protocol.seldon.handler import SeldonHandler
 from ...runtime.runtime import RequestObserver
 from ...errors import (
     BadRequest,
@@ -310,14 +311,21 @@ def _only_own_hooks(app: Flask, *own: Callable[..., Any]) -> bool:
 
 
 def create_app(
-    dataplane: DataPlane,
+    dataplane: SeldonHandler,
     *,
     max_payload_bytes: int | None = None,
     payload_passthrough: bool = False,
     error_blueprint: Any = None,
     observer: RequestObserver | None = None,
+    blueprints: Sequence[Any] = (),
 ) -> Flask:
-    """Build the REST app for one serving process (``observer``: request metrics)."""
+    """Build the REST app for one serving process (``observer``: request metrics).
+
+    ``blueprints``: more Flask blueprints to serve next to the Seldon API (the extension point for
+    another protocol or model convention, e.g. a user object's ``rest_blueprint()``). They get
+    the same error handling, CORS and request metrics; a route that is already one of the Seldon
+    API's is refused (ValueError), so an extension cannot shadow it.
+    """
     app = Flask("seldon_py", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max_payload_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = max_payload_bytes
@@ -341,19 +349,16 @@ def create_app(
         message_endpoints.update(dict.fromkeys(paths, endpoint))
 
     def send_feedback() -> Response:
-        from google.protobuf import json_format
-
         from ...protocol.seldon import proto_codec
 
         body = read_message()
-        fb = proto_codec.pb.Feedback()
-        try:
-            json_format.ParseDict(body, fb)
-        except (json_format.ParseError, TypeError, ValueError) as exc:
-            raise BadRequest(f"Invalid JSON: {exc}") from None
-        result = dataplane.send_feedback(fb, proto_codec.decode_feedback(fb), codec)
+        fb = json_codec.decode_feedback(body)
+        # a send_feedback_raw gets the Feedback message as Seldon Core hands it over: protobuf
+        raw = proto_codec.feedback_from_json(body) if dataplane.takes_message("send_feedback") else body
+        result = dataplane.send_feedback(raw, fb, codec)
         if isinstance(result, RawResult):
             return _encode(result)
+        # the reply is protobuf's JSON form of the message, as the reference writes it
         return _json_response(proto_codec.response_to_json_dict(result))
 
     def health_ping() -> Response:
@@ -462,6 +467,15 @@ def create_app(
 
     if error_blueprint is not None:
         app.register_blueprint(error_blueprint)
+    if blueprints:
+        seldon_rules = {rule.rule for rule in app.url_map.iter_rules()}
+        for blueprint in blueprints:
+            app.register_blueprint(blueprint)
+        prefixes = tuple(f"{blueprint.name}." for blueprint in blueprints)
+        clashes = sorted({rule.rule for rule in app.url_map.iter_rules()
+                          if rule.endpoint.startswith(prefixes) and rule.rule in seldon_rules})
+        if clashes:
+            raise ValueError(f"extension blueprint routes clash with the Seldon API: {', '.join(clashes)}")
     if _only_own_hooks(app, handed_over, cors):
         app.wsgi_app = JsonFastPath(app.wsgi_app, message_endpoints, max_payload_bytes)  # type: ignore[method-assign]
     if observer is not None:

@@ -29,7 +29,7 @@ def make_dataplane(user: Any, metadata: dict[str, Any] | None = None, **kwargs: 
     """A loaded DataPlane over ``user`` with default (or given) metadata."""
     if metadata is None:
         metadata, _ = build_metadata({}, {}, None)
-    dp = DataPlane(reflect(user), metadata=metadata, **kwargs)
+    dp = DataPlane(reflect(user), metadata=metadata, **{"transport": "grpc", **kwargs})
     dp.load()
     return dp
 

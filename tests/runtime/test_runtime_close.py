@@ -1,11 +1,13 @@
-"""DataPlane.close(): the user's unload() once, at the end of a serving process."""
+"""ModelRuntime.close() (and the handler's close()): the user's unload() once, at the end of a
+serving process."""
 
 from __future__ import annotations
 
 import logging
 
 from seldon_py.model.reflection import reflect
-from seldon_py.protocol.seldon.handler import DataPlane
+from seldon_py.protocol.seldon.handler import SeldonHandler
+from seldon_py.runtime.runtime import ModelRuntime
 
 
 class WithUnload:
@@ -24,8 +26,9 @@ class WithUnload:
 
 def test_close_calls_unload_once():
     user = WithUnload()
-    dp = DataPlane(reflect(user))
-    assert dp.dispatch.unload is not None
+    runtime = ModelRuntime(reflect(user))
+    assert runtime.dispatch.unload is not None
+    dp = SeldonHandler(runtime)
     assert reflect(type("Plain", (), {"predict": lambda self, X: X})()).unload is None
     dp.close()
     dp.close()
@@ -35,9 +38,9 @@ def test_close_calls_unload_once():
 def test_a_failing_unload_is_logged_not_raised(caplog):
     user = WithUnload(fail=True)
     with caplog.at_level(logging.ERROR):
-        DataPlane(reflect(user)).close()
+        ModelRuntime(reflect(user)).close()
     assert user.calls == 1 and "unload() failed: RuntimeError: cannot release" in caplog.text
 
 
 def test_close_without_unload_is_a_no_op():
-    DataPlane(reflect(type("Plain", (), {"predict": lambda self, X: X})())).close()
+    ModelRuntime(reflect(type("Plain", (), {"predict": lambda self, X: X})())).close()
