@@ -123,9 +123,14 @@ def load_target(spec: str, search_path: str | None = None) -> Target:
     if base not in sys.path:
         sys.path.append(base)
     candidate = Path(spec) if os.path.isabs(spec) else Path(base) / spec
-    if spec.endswith(".mar") or "/" in spec or os.sep in spec:
+    if spec.endswith((".mar", ".py")) or "/" in spec or os.sep in spec:
         if not candidate.exists():
             raise ConventionError(f"{spec}: no such file or folder")
+        if candidate.suffix == ".py" and candidate.is_file():  # a model file: import it as a module
+            folder = str(candidate.resolve().parent)
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+            return Target(spec=spec, module=_checked_import(candidate.stem, spec, folder))
         return Target(spec=spec, path=candidate.resolve())
     if candidate.is_dir() and not (candidate / "__init__.py").exists():
         return Target(spec=spec, path=candidate.resolve())  # a model folder, not a package

@@ -183,6 +183,15 @@ def test_target_forms(tmp_path):
     (tmp_path / "folder").mkdir()
     assert load_target("folder", str(tmp_path)).path == (tmp_path / "folder").resolve()
     assert load_target(str(tmp_path / "folder"), "/").path == (tmp_path / "folder").resolve()
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "file_target_mod.py").write_text("from starwhale import evaluation\n\n@evaluation.predict\ndef f(data):\n"
+                                           "    return 1\n")
+    t = load_target("sub/file_target_mod.py", str(tmp_path))
+    assert t.module.__name__ == "file_target_mod" and t.attr is None and t.path is None
+    assert select(t).name == "starwhale"
+    with pytest.raises(ConventionError, match="no such file or folder"):
+        load_target("absent.py", str(tmp_path))
 
 
 def test_target_errors_are_one_line(tmp_path):
