@@ -138,15 +138,7 @@ def load_target(spec: str, search_path: str | None = None) -> Target:
     if not module_name:
         module = _checked_import(spec, spec, base)
         return Target(spec=spec, module=module, attr=getattr(module, spec, None))
-    try:
-        module = _import(module_name)
-    except ModuleNotFoundError as exc:
-        if not _missing(exc, module_name):
-            raise ConventionError(f"importing {module_name!r} failed: {exc}") from exc
-        module = _checked_import(spec, spec, base)  # maybe pkg.module naming a module
-        return Target(spec=spec, module=module)
-    except Exception as exc:
-        raise ConventionError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+    module = _checked_import(module_name, spec, base)
     attr = getattr(module, attr_name, None)
     if attr is None and getattr(module, "__path__", None) is not None:
         try:

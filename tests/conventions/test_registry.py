@@ -199,6 +199,8 @@ def test_target_errors_are_one_line(tmp_path):
         load_target("missing.mar", str(tmp_path))
     with pytest.raises(ConventionError, match="cannot import module 'nosuchmodule_xyz'.*no such module"):
         load_target("nosuchmodule_xyz", str(tmp_path))
+    with pytest.raises(ConventionError, match="cannot import module 'nosuchmodule_xyz' for 'nosuchmodule_xyz.Model'"):
+        load_target("nosuchmodule_xyz.Model", str(tmp_path))
     m = write_module(tmp_path, "import nosuchdependency_xyz\n")
     with pytest.raises(ConventionError, match=f"importing '{m}' failed: No module named 'nosuchdependency_xyz'"):
         load_target(m, str(tmp_path))
