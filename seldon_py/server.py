@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import SeldonNotImplementedError
 from .metrics.mpdir import MultiprocessDir
@@ -79,7 +80,7 @@ def _gunicorn_worker_module(settings: Settings) -> str:
     from .transports.rest.server import gunicorn_options
 
     worker = str(gunicorn_options(settings)["worker_class"])
-    return SUPPORTED_WORKERS.get(worker, worker).rpartition(".")[0]
+    return str(SUPPORTED_WORKERS.get(worker, worker)).rpartition(".")[0]
 
 
 class Microservice:
@@ -97,6 +98,9 @@ class Microservice:
         self.dispatch: Dispatch | None = None
         self.metadata: dict[str, Any] | None = None
         self.metadata_error: str | None = None
+        #: the multiprocess metrics directory (set by :meth:`run`), and (pid, its ServiceMetrics)
+        self.metrics_dir: str | None = None
+        self._metrics: tuple[int, Any] | None = None
 
     # ------------------------------------------------------------- building
     def prepare(self) -> None:
@@ -123,21 +127,29 @@ class Microservice:
             executor_enabled=s.executor_enabled,
         )
 
+    def process_metrics(self) -> Any:
+        """This serving process's :class:`~seldon_py.metrics.recorder.ServiceMetrics`, made on
+        first use in the process (after fork) and kept on this object, not in a module global."""
+        pid = os.getpid()
+        if self._metrics is None or self._metrics[0] != pid:
+            if self.metrics_dir is None:
+                raise RuntimeError("the metrics directory has not been created (Microservice.run does)")
+            from .metrics import service_metrics
+
+            self._metrics = (pid, service_metrics(self.settings, self.metrics_dir))
+        return self._metrics[1]
+
     def make_recorder(self) -> MetricsRecorder:
         """This process's recorder of custom metrics and feedback."""
         if self.recorder_factory is not None:
             return self.recorder_factory()
-        from .metrics import service_metrics
-
-        return service_metrics(self.settings)
+        return self.process_metrics()  # type: ignore[no-any-return]
 
     def make_observer(self) -> RequestObserver:
         """This process's request metrics (for the REST app and the gRPC servicer)."""
         if not self.metrics_enabled:
             return NullObserver()
-        from .metrics import service_metrics
-
-        return service_metrics(self.settings)
+        return self.process_metrics()  # type: ignore[no-any-return]
 
     def batching(self, threads: int) -> tuple[int, float] | None:
         """(max batch size, max latency in s) for a serving process with ``threads`` threads, or
@@ -236,7 +248,8 @@ class Microservice:
         if self.metrics_enabled:
             from .metrics import gunicorn_hooks
 
-            hooks.update(gunicorn_hooks())
+            assert self.metrics_dir is not None
+            hooks.update(gunicorn_hooks(self.metrics_dir))
         kids = [Child("REST server", lambda: self._serve_rest(run_rest, hooks))]
         for i in range(s.grpc_workers):  # 0 disables gRPC
             kids.append(Child(f"gRPC server {i + 1}", self._run_grpc))
@@ -247,7 +260,7 @@ class Microservice:
     def child_imports(self) -> tuple[str, ...]:
         """The modules the children will import (see :func:`share_before_fork`)."""
         s = self.settings
-        modules = DEBUG_REST_IMPORTS if s.debug else REST_IMPORTS + (_gunicorn_worker_module(s),)
+        modules: tuple[str, ...] = DEBUG_REST_IMPORTS if s.debug else REST_IMPORTS + (_gunicorn_worker_module(s),)
         if s.grpc_workers:
             modules += GRPC_IMPORTS
         if self.metrics_enabled:
@@ -260,7 +273,8 @@ class Microservice:
             return []
         from .metrics.server import MetricsService
 
-        return [MetricsService(self.settings, os.getpid())]
+        assert self.metrics_dir is not None
+        return [MetricsService(self.settings, os.getpid(), self.metrics_dir)]
 
     def _run_grpc(self) -> None:
         """Body of a gRPC worker process (its modules were imported before the fork)."""
@@ -285,18 +299,20 @@ class Microservice:
         logger.info("load() finished in the main process in %.2fs (--preload)", time.monotonic() - started)
 
     def run(self) -> int:
-        # before the user module is imported (it may import prometheus_client) and before any fork
+        # before any fork: every serving process writes its metric files there
         try:
             metrics_dir = MultiprocessDir.create() if self.metrics_enabled else None
         except OSError as exc:
             raise StartupError(
                 f"cannot create the metrics directory (check PROMETHEUS_MULTIPROC_DIR or TMPDIR): {exc}"
             ) from None
+        self.metrics_dir = metrics_dir.path if metrics_dir is not None else None
         try:
             return self._run()
         finally:
             if metrics_dir is not None:
                 metrics_dir.remove()
+            self.metrics_dir = None
 
     def _run(self) -> int:
         self.prepare()

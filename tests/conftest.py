@@ -111,3 +111,12 @@ def start_service(tmp_path):
     yield start
     for svc in started:
         svc.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_test_leaks_the_metrics_directory_into_the_environment():
+    """Nothing in seldon_py writes PROMETHEUS_MULTIPROC_DIR; a test that leaves it changed would
+    send every later test's metrics (and the child processes they start) to the wrong place."""
+    before = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    yield
+    assert os.environ.get("PROMETHEUS_MULTIPROC_DIR") == before, "PROMETHEUS_MULTIPROC_DIR was changed"

@@ -42,13 +42,13 @@ FOREIGN = ("torchserve", "vessl", "rafiki", "starwhale")
 def available() -> list[Convention]:
     """One instance of every convention installed here, in :data:`FOREIGN` order."""
     out: list[Convention] = []
-    try:
-        from .torchserve import TorchServeConvention
+    try:  # imported by name: the subpackage is optional here
+        torchserve = importlib.import_module(f"{__name__}.torchserve")
     except ModuleNotFoundError as exc:  # the subpackage itself is absent: not offered
         if exc.name != f"{__name__}.torchserve":
             raise
     else:
-        out.append(TorchServeConvention())
+        out.append(torchserve.TorchServeConvention())
     from .rafiki import RafikiConvention
     from .starwhale import StarwhaleConvention
     from .vessl import VesslConvention

@@ -70,9 +70,10 @@ def mro_names(cls: type) -> list[str]:
 
 def find_base(cls: type, name: str) -> type | None:
     """The first class called ``name`` in ``cls``'s MRO (``cls`` excluded), or None."""
-    for c in getattr(cls, "__mro__", ())[1:]:
+    mro: tuple[type, ...] = getattr(cls, "__mro__", ())
+    for c in mro[1:]:
         if c.__name__ == name:
-            return c  # type: ignore[no-any-return]
+            return c
     return None
 
 

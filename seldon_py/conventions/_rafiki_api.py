@@ -63,7 +63,7 @@ def _unwrap(v: Any) -> Any:
     return v.value if isinstance(v, KnobValue) else v
 
 
-class BaseKnob(abc.ABC):
+class BaseKnob(abc.ABC):  # noqa: B024 - abstract in Rafiki's API, without abstract methods
     """A knob type: the search space of one hyperparameter."""
 
     @property
@@ -168,7 +168,7 @@ Params = dict[str, str | int | float | np.ndarray]
 class BaseModel(abc.ABC):
     """A Rafiki / SINGA-auto model template: built with knob values, loaded with trained parameters."""
 
-    def __init__(self, **knobs: Any) -> None:
+    def __init__(self, **knobs: Any) -> None:  # noqa: B027 - optional, as in Rafiki's API
         pass
 
     @staticmethod
@@ -196,10 +196,10 @@ class BaseModel(abc.ABC):
     def load_parameters(self, params: Params) -> None:
         raise NotImplementedError
 
-    def destroy(self) -> None:
+    def destroy(self) -> None:  # noqa: B027 - optional, as in Rafiki's API
         pass
 
-    @staticmethod
+    @staticmethod  # noqa: B027 - optional, as in Rafiki's API
     def teardown() -> None:
         pass
 

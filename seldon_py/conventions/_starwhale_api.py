@@ -60,10 +60,10 @@ class Context:
 
     @classmethod
     def get_runtime_context(cls) -> Context:
-        value = getattr(cls._holder, "value", None)
+        value: Context | None = getattr(cls._holder, "value", None)
         if value is None:
             raise RuntimeError("Starwhale does not set Context yet")
-        return value  # type: ignore[no-any-return]
+        return value
 
     @classmethod
     def set_runtime_context(cls, ctx: Context) -> None:

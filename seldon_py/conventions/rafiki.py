@@ -22,6 +22,7 @@ out, in order); at shutdown ``destroy()`` then the class's ``teardown()``.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,8 @@ def validate_knobs(config: dict[str, Any], given: dict[str, Any]) -> dict[str, A
             continue
         if kind == "PolicyKnob":
             if has and not isinstance(v, bool):
-                raise ConventionError(f"knob {name!r} (policy {getattr(knob, 'policy', '?')}) must be true or false, got {v!r}")
+                policy = getattr(knob, "policy", "?")
+                raise ConventionError(f"knob {name!r} (policy {policy}) must be true or false, got {v!r}")
             out[name] = bool(v) if has else False
             continue
         if not has:
@@ -119,7 +121,7 @@ def validate_knobs(config: dict[str, Any], given: dict[str, Any]) -> dict[str, A
             items = [[_value(x) for x in item] for item in knob.items]
             if not isinstance(v, list) or len(v) != len(items):
                 raise ConventionError(f"knob {name!r} must be a list of {len(items)} values, got {v!r}")
-            for i, (x, allowed) in enumerate(zip(v, items)):
+            for i, (x, allowed) in enumerate(zip(v, items, strict=True)):
                 if not any(_same(x, a) for a in allowed):
                     raise ConventionError(f"knob {name!r} position {i} must be one of {allowed}, got {x!r}")
         out[name] = v
@@ -129,7 +131,7 @@ def validate_knobs(config: dict[str, Any], given: dict[str, Any]) -> dict[str, A
 def read_params(path: Path) -> dict[str, Any]:
     """A parameters file in Rafiki's param-store format (msgpack; ``NP//`` entries → numpy arrays)."""
     try:
-        import msgpack
+        msgpack = importlib.import_module("msgpack")  # optional (the rafiki extra), untyped
     except ModuleNotFoundError:
         raise ConventionError("reading Rafiki parameters needs msgpack: pip install 'seldon-py[rafiki]'") from None
     try:
@@ -142,7 +144,8 @@ def read_params(path: Path) -> dict[str, Any]:
     try:
         simple = msgpack.unpackb(data, raw=False)  # no ext hook: ext types stay inert ExtType values
     except Exception as exc:  # noqa: BLE001 - msgpack raises several types
-        raise ConventionError(f"{path} is not a Rafiki parameters file (msgpack): {type(exc).__name__}: {exc}") from None
+        raise ConventionError(
+            f"{path} is not a Rafiki parameters file (msgpack): {type(exc).__name__}: {exc}") from None
     if not isinstance(simple, dict) or not all(isinstance(k, str) for k in simple):
         raise ConventionError(f"{path} is not a Rafiki parameters file: not a map of names to values")
     params: dict[str, Any] = {}

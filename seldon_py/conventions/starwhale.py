@@ -27,6 +27,7 @@ pipeline calls it:
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 import os
@@ -49,7 +50,7 @@ JOIN = "_#@#_"
 MAX_BATCH_SIZE = 1 << 16
 
 
-class Features(dict):  # type: ignore[type-arg]
+class Features(dict[str, Any]):
     """A data row: a dict whose keys are also attributes (as Starwhale's rows are)."""
 
     def __getattr__(self, name: str) -> Any:
@@ -165,9 +166,8 @@ def _new_pipeline(cls: type, workdir: Path) -> Any:
     """Instantiate a PipelineHandler subclass, with the runtime Context the real package needs."""
     base = find_base(cls, "PipelineHandler")
     if base is not None and str(base.__module__).startswith("starwhale."):
-        from starwhale.base.context import Context  # the real package
-
-        Context.set_runtime_context(Context(workdir=workdir, step="predict", index=0, total=1,
+        context = importlib.import_module("starwhale.base.context").Context  # the real package (optional)
+        context.set_runtime_context(context(workdir=workdir, step="predict", index=0, total=1,
                                             version=f"seldon-serving-{os.getpid()}"))
     return cls()
 
@@ -215,7 +215,7 @@ class StarwhaleModel:
             if X.ndim == 0:
                 raise BadRequest("Starwhale model: send one row per data row, not a scalar")
             if X.ndim == 2 and names and len(names) == X.shape[1]:
-                return [Features(zip(names, row)) for row in X.tolist()], True
+                return [Features(zip(names, row, strict=True)) for row in X.tolist()], True
             return [self._row(row) for row in X.tolist()], True
         if isinstance(X, list):
             return [self._row(v) for v in X], True

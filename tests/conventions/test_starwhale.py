@@ -81,8 +81,8 @@ def test_rows_are_fed_batch_size_at_a_time(tmp_path):
 
 
 def test_a_batch_function_must_answer_every_row(tmp_path):
-    src = DOC_FUNCTIONS.replace('return [{"sum": row.x + row.y, "index": i} for row, i in zip(data, external["index"])]',
-                                "return 1")
+    src = DOC_FUNCTIONS.replace(
+        'return [{"sum": row.x + row.y, "index": i} for row, i in zip(data, external["index"])]', "return 1")
     user = loaded(tmp_path, src, "predict_batch")
     with pytest.raises(InternalError, match="must return one result per row"):
         user.predict(np.array([[1, 2], [3, 4]]), ["x", "y"])

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 
 import pytest
@@ -123,7 +122,8 @@ def test_kept_alive_connections_spread_over_both_workers(start_service):
             conn.request("POST", "/predict", body=b'{"strData":"x"}', headers={"Content-Type": "application/json"})
             served.append(json.loads(conn.getresponse().read())["jsonData"]["pid"])
         # with all of them held open, a new connection is still answered
-        assert requests.post(svc.url + "/predict", json={"strData": "x"}, timeout=30).json()["jsonData"]["pid"] in workers
+        r = requests.post(svc.url + "/predict", json={"strData": "x"}, timeout=30)
+        assert r.json()["jsonData"]["pid"] in workers
     finally:
         for conn in conns:
             conn.close()

@@ -279,7 +279,7 @@ def test_counts_are_exact_across_processes_and_threads(mpdir, scrape):
     assert value(s, "seldon_api_model_feedback_reward_total") == total
     # the dead children are still "in flight" until their exit is reported
     for pid in pids:
-        mpdir_mod.process_exited(pid)
+        mpdir_mod.process_exited(pid, mpdir.path)
     s = scrape()
     assert value(s, "hits_total") == total and not value(s, names.REQUESTS_IN_FLIGHT)
     assert value(s, "seldon_api_model_requests_total") == total
@@ -288,9 +288,9 @@ def test_counts_are_exact_across_processes_and_threads(mpdir, scrape):
 def test_exited_processes_are_folded_into_the_archive(mpdir, scrape):
     def worker(n: int):
         def run() -> None:  # in a forked child: its clock says n, so the gauges' timestamps are 1..5
-            import prometheus_client.metrics as pm
+            import seldon_py.metrics.recorder as rec
 
-            pm.time = types.SimpleNamespace(time=lambda: float(n))
+            rec.time = types.SimpleNamespace(time=lambda: float(n))  # type: ignore[assignment]
             m = ServiceMetrics(mpdir.path, DEFAULTS)
             m.record([counter("c", n), timer("t", 10), gauge("g", n)], "predict")
             m.request_started("rest", "/predict")  # dies "in flight"
@@ -300,7 +300,7 @@ def test_exited_processes_are_folded_into_the_archive(mpdir, scrape):
 
     for n in range(1, 6):
         pid = in_child(worker(n))
-        mpdir_mod.process_exited(pid)
+        mpdir_mod.process_exited(pid, mpdir.path)
         assert mpdir_mod.files_of(pid, mpdir.path) == []
     dbs = sorted(f for f in os.listdir(mpdir.path) if f.endswith(".db"))
     assert all("archive" in f for f in dbs), dbs
@@ -319,7 +319,7 @@ def test_exited_processes_are_folded_into_the_archive(mpdir, scrape):
 
 def test_process_exited_without_a_directory_or_files_changes_nothing(tmp_path, monkeypatch, caplog):
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    mpdir_mod.process_exited(12345)  # no directory at all
+    mpdir_mod.process_exited(12345, None)  # no directory at all
     other = tmp_path / "counter_999.db"  # another process's file
     other.write_bytes(b"\0" * 8)
     mpdir_mod.process_exited(12345, str(tmp_path))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 from seldon_py import SeldonResponse
-from seldon_py.protocol.seldon.handler import DataPlane, UnitInfo
-from seldon_py.runtime.runtime import NullObserver
 from seldon_py.model.reflection import reflect
-from seldon_py.transports.rest.app import create_app, observe_requests
+from seldon_py.protocol.seldon.handler import DataPlane, UnitInfo
+from seldon_py.transports.rest.app import create_app
 from tests.metrics.conftest import value
 
 

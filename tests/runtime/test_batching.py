@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from seldon_py import SeldonResponse
-from seldon_py.runtime.batching import Batcher, BatchPolicy, batch_key
+from seldon_py.model.reflection import reflect
+from seldon_py.protocol.seldon import json_codec
 from seldon_py.protocol.seldon.handler import DataPlane
 from seldon_py.protocol.seldon.json_codec import encode_response
-from seldon_py.protocol.seldon import json_codec
-from seldon_py.model.reflection import reflect
+from seldon_py.runtime.batching import Batcher, BatchPolicy, batch_key
 
 
 class FakeClock:

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ...util import jsonutil
 from ...errors import FAILURE, BadRequest, SeldonMicroserviceException
+from ...util import jsonutil
 from .payload import DATA_EMPTY, FeedbackPayload, Payload, Response, default_names
+
 
 def _request_meta(msg: dict[str, Any]) -> dict[str, Any] | None:
     meta = msg.get("meta")

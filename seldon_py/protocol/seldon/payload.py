@@ -44,7 +44,8 @@ class Response:
     """A response message before encoding.
 
     ``kind`` as in :class:`Payload` (never ``data``). For the data kinds ``value`` is a numpy array
-    (or, for ``ndarray``, the list the user returned) and ``names`` is a list of strings or an ``int`` n meaning ``["t:0", ..., "t:n-1"]``.
+    (or, for ``ndarray``, the list the user returned) and ``names`` is a list of strings or an
+    ``int`` n meaning ``["t:0", ..., "t:n-1"]``.
     """
 
     kind: str

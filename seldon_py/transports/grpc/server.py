@@ -18,10 +18,10 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterable
 from concurrent import futures
 from dataclasses import dataclass
-from collections.abc import Iterable
-from typing import Any, Callable
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -79,15 +79,17 @@ def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
-class HealthServicer(health.HealthServicer):  # type: ignore[misc]
+class HealthServicer(health.HealthServicer):
     """The standard health servicer, plus ending open ``Watch`` streams on shutdown: they are
     RPCs too, and ``server.stop(grace)`` would otherwise wait the whole grace period for them."""
 
     def shutdown(self) -> None:
         """Every service NOT_SERVING (sent to watchers), then close the watch streams."""
         self.enter_graceful_shutdown()
-        with self._lock:
-            callbacks = [cb for cbs in self._send_response_callbacks.values() for cb in list(cbs)]
+        # grpc_health's private state (not in its stubs); tests/transports/grpc pin the behaviour
+        with self._lock:  # type: ignore[attr-defined]
+            callbacks = [cb for cbs in self._send_response_callbacks.values()  # type: ignore[attr-defined]
+                         for cb in list(cbs)]
         for callback in callbacks:
             callback(None)
 

@@ -1,4 +1,5 @@
-"""The gRPC adapter: every Seldon service/RPC (spec §7.1) over one :class:`~seldon_py.protocol.seldon.handler.SeldonHandler`.
+"""The gRPC adapter: every Seldon service/RPC (spec §7.1) over one
+:class:`~seldon_py.protocol.seldon.handler.SeldonHandler`.
 
 Each RPC is a thin function ``request message -> serialized response bytes``; one wrapper
 (:meth:`SeldonServicer._rpc`) around all of them does the transport work once:
@@ -29,9 +30,6 @@ import grpc
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import DecodeError, Message
 
-from ...protocol.seldon import proto_codec
-from ...protocol.seldon.handler import SeldonHandler
-from ...runtime.runtime import NullObserver, RequestObserver
 from ...errors import (
     BadRequest,
     InternalError,
@@ -40,11 +38,14 @@ from ...errors import (
     SeldonMicroserviceException,
     grpc_code_name,
 )
+from ...proto import prediction_pb2 as pb
+from ...protocol.seldon import proto_codec
+from ...protocol.seldon.handler import SeldonHandler
 from ...protocol.seldon.metadata import metadata_to_proto_dict
 from ...protocol.seldon.payload import RawResult, Response
-from ...proto import prediction_pb2 as pb
-from .codec import WireCodec
 from ...protocol.seldon.wire import ScannedRequest, scan_request
+from ...runtime.runtime import NullObserver, RequestObserver
+from .codec import WireCodec
 
 logger = logging.getLogger(__name__)
 
@@ -120,10 +121,10 @@ def _serialize_raw(value: Any, cls: type[Message], hook: str) -> bytes:
     """What a ``*_raw``/``*_grpc`` user method returned → wire bytes of the RPC's response type."""
     desc = getattr(value, "DESCRIPTOR", None)
     if desc is not None and getattr(desc, "full_name", None) == cls.DESCRIPTOR.full_name:
-        return value.SerializeToString()  # type: ignore[no-any-return]
+        return value.SerializeToString()
     if isinstance(value, dict):
         try:
-            return json_format.ParseDict(value, cls()).SerializeToString()  # type: ignore[no-any-return]
+            return json_format.ParseDict(value, cls()).SerializeToString()
         except json_format.ParseError as exc:
             raise InternalError(f"{hook} returned a dict that is not a {cls.DESCRIPTOR.full_name}: {exc}") from None
     raise InternalError(
@@ -205,7 +206,7 @@ class SeldonServicer:
 
     # ------------------------------------------------------------------ transport glue
     def _body(self, method: str) -> Callable[[Any, bytes], bytes]:
-        return {
+        bodies: dict[str, Callable[[Any, bytes], bytes]] = {
             "Predict": self.predict,
             "TransformInput": self.transform_input,
             "TransformOutput": self.transform_output,
@@ -215,7 +216,8 @@ class SeldonServicer:
             "Metadata": self.metadata,
             "ModelMetadata": self.metadata,
             "GraphMetadata": self.graph_metadata,
-        }[method]
+        }
+        return bodies[method]
 
     def _rpc(
         self, endpoint: str, body: Callable[[Any, bytes], bytes]

@@ -15,17 +15,13 @@ import base64
 import io
 import logging
 import time
+from collections.abc import Callable, Sequence
 from importlib import resources
-from collections.abc import Sequence
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from ...protocol.seldon import json_codec
-from ...util import jsonutil
-from ...protocol.seldon.handler import SeldonHandler
-from ...runtime.runtime import RequestObserver
 from ...errors import (
     BadRequest,
     InternalError,
@@ -36,8 +32,12 @@ from ...errors import (
     UnsupportedMediaType,
     as_microservice_error,
 )
+from ...protocol.seldon import json_codec
+from ...protocol.seldon.handler import SeldonHandler
 from ...protocol.seldon.payload import RawResult
 from ...protocol.seldon.payload import Response as SeldonResponseMsg
+from ...runtime.runtime import RequestObserver
+from ...util import jsonutil
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def _raw_body(value: Any, status_from_body: bool) -> tuple[bytes, int]:
         if isinstance(code, int) and not isinstance(code, bool):
             if 100 <= code <= 599:
                 status = code
-            elif st.get("status") in (1, "FAILURE"):
+            elif isinstance(st, dict) and st.get("status") in (1, "FAILURE"):
                 status = 500
     return jsonutil.dumps(value), status
 
@@ -202,7 +202,7 @@ def observe_requests(wsgi_app: Any, observer: RequestObserver, paths: frozenset[
         endpoint = path if path in paths else "other"
         started("rest", endpoint)
         t0 = clock()
-        seen = ["500", 0]
+        seen: list[Any] = ["500", 0]  # status code, response Content-Length
 
         def record_status(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             seen[0] = status[:3]
@@ -277,7 +277,7 @@ class JsonFastPath:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         endpoint = self.endpoints.get(environ.get("PATH_INFO", ""))
         n = self._takes(environ) if endpoint is not None else 0
-        if not n:
+        if endpoint is None or not n:
             return self.flask_wsgi_app(environ, start_response)
         body = environ["wsgi.input"].read(n)
         try:
@@ -304,9 +304,9 @@ class JsonFastPath:
 def _only_own_hooks(app: Flask, *own: Callable[..., Any]) -> bool:
     """Whether the app runs no request hooks but ``own`` (the fast path would skip others, e.g.
     ``before_app_request`` hooks of a user's ``error_blueprint``; then it stays off)."""
-    hooks = [f for funcs in (*app.before_request_funcs.values(), *app.after_request_funcs.values(),
-                             *app.teardown_request_funcs.values(), *app.url_value_preprocessors.values())
-             for f in funcs]
+    registries: list[dict[Any, list[Any]]] = [app.before_request_funcs, app.after_request_funcs,
+                                              app.teardown_request_funcs, app.url_value_preprocessors]
+    hooks = [f for registry in registries for funcs in registry.values() for f in funcs]
     return sorted(map(id, hooks)) == sorted(map(id, own))
 
 
@@ -375,7 +375,8 @@ def create_app(
         resp.headers["Content-Disposition"] = "inline; filename=seldon.json"
         resp.headers["Cache-Control"] = "no-cache"
         resp.add_etag()
-        return resp.make_conditional(request)
+        resp.make_conditional(request)  # in place (it returns resp itself)
+        return resp
 
     predict = MessageEndpoint(dataplane.predict, status_from_body=True, raw=payload_passthrough)
     add_message(PREDICT_PATHS[:1], ["GET", "POST"], "predict", predict)

@@ -2,15 +2,17 @@
 
 The app factory runs in each worker after fork; the user's ``load()`` then runs in a background
 thread of that worker (:func:`seldon_py.runtime.runtime.start_loading`, called by the composition
-root), so ``/health/ping`` answers at once and ``/health/status`` (readiness) answers 503 until ``load()`` has finished. If ``load()`` raises, the worker exits with gunicorn's
-boot-error code and the whole server stops with a clear log line instead of serving a broken model.
+root), so ``/health/ping`` answers at once and ``/health/status`` (readiness) answers 503 until
+``load()`` has finished. If ``load()`` raises, the worker exits with gunicorn's boot-error code
+and the whole server stops with a clear log line instead of serving a broken model.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
@@ -41,7 +43,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     return opts
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
+class GunicornServer(BaseApplication):
     """A gunicorn application that builds the Flask app with ``app_factory`` in each worker."""
 
     def __init__(self, app_factory: Callable[[], Flask], options: dict[str, Any]) -> None:
@@ -54,7 +56,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             if value is not None and key in self.cfg.settings:
                 self.cfg.set(key, value)
 
-    def load(self) -> Flask:
+    def load(self) -> Flask:  # type: ignore[override]  # a Flask app is a WSGI app; the stub's type is narrower
         return self._factory()
 
 

@@ -3,7 +3,6 @@ round trip gives (doubles, a float32 reward, int32 routing), and refuse what pro
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from seldon_py.errors import BadRequest

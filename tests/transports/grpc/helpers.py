@@ -15,9 +15,9 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from seldon_py.model.reflection import reflect
 from seldon_py.protocol.seldon.handler import DataPlane
 from seldon_py.protocol.seldon.metadata import build_metadata
-from seldon_py.model.reflection import reflect
 from tests.conftest import free_ports
 
 ROOT = Path(__file__).resolve().parents[3]

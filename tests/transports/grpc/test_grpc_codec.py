@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from google.protobuf import json_format
 
-from seldon_py.protocol.seldon import proto_codec
 from seldon_py.errors import BadRequest
-from seldon_py.transports.grpc.codec import WireCodec
-from seldon_py.protocol.seldon.payload import Response
 from seldon_py.proto import prediction_pb2 as pb
+from seldon_py.protocol.seldon import proto_codec
+from seldon_py.protocol.seldon.payload import Response
+from seldon_py.transports.grpc.codec import WireCodec
 
 ARRAYS = [
     np.array(5.0), np.array([]), np.zeros((0, 3)), np.arange(6).reshape(2, 3),

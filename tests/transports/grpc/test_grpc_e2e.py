@@ -15,10 +15,9 @@ from google.protobuf import empty_pb2, json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from seldon_py.transports.grpc.servicer import SERVICE_NAMES
 from seldon_py.proto import prediction_pb2 as pb
 from seldon_py.proto import prediction_pb2_grpc as pbg
-
+from seldon_py.transports.grpc.servicer import SERVICE_NAMES
 from tests.conftest import wait_until
 
 from .helpers import GrpcService, start_service
@@ -112,7 +111,8 @@ def test_every_rpc(everything):
     assert D(model.Metadata(empty_pb2.Empty())) == metadata
     assert D(seldon.ModelMetadata(pb.SeldonModelMetadataRequest(name="everything"))) == metadata
     err = rpc_error(seldon.GraphMetadata, empty_pb2.Empty())
-    assert (err.code(), err.details()) == (grpc.StatusCode.UNIMPLEMENTED, "GraphMetadata not available on the Model level")
+    assert (err.code(), err.details()) == (grpc.StatusCode.UNIMPLEMENTED,
+                                           "GraphMetadata not available on the Model level")
 
 
 def test_two_worker_processes_share_the_port(everything):

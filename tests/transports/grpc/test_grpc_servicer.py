@@ -18,11 +18,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from seldon_py import SeldonMicroserviceException, SeldonResponse
-from seldon_py.protocol.seldon.handler import DataPlane
-from seldon_py.transports.grpc.servicer import SERVICE_NAMES, SERVICES
+from seldon_py.model.reflection import reflect
 from seldon_py.proto import prediction_pb2 as pb
 from seldon_py.proto import prediction_pb2_grpc as pbg
-from seldon_py.model.reflection import reflect
+from seldon_py.protocol.seldon.handler import DataPlane
+from seldon_py.transports.grpc.servicer import SERVICE_NAMES, SERVICES
 
 from .helpers import make_dataplane
 
