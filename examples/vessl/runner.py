@@ -18,7 +18,7 @@ class LinearRunner(vessl.RunnerBase):
 
     @staticmethod
     def predict(model, data):
-        return [sum(w * x for w, x in zip(model, row)) for row in data]
+        return [sum(w * x for w, x in zip(model, row, strict=True)) for row in data]
 
     @staticmethod
     def postprocess_data(data):
