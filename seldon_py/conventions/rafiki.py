@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,8 @@ class RafikiModel:
         self.knobs = knobs
         self.params = params
         self.instance: Any = None
+        # Rafiki's worker calls predict() one batch at a time; models (TF sessions...) may rely on it
+        self.lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"RafikiModel({self.cls.__module__}.{self.cls.__qualname__})"
@@ -220,7 +223,8 @@ class RafikiModel:
         logger.info("Rafiki model %s loaded with knobs %s", self.cls.__qualname__, sorted(self.knobs))
 
     def _predict(self, queries: list[Any]) -> list[Any]:
-        predictions = self.instance.predict(queries)
+        with self.lock:
+            predictions = self.instance.predict(queries)
         if predictions is None or not hasattr(predictions, "__len__") or len(predictions) != len(queries):
             got = "None" if predictions is None else (
                 f"{len(predictions)}" if hasattr(predictions, "__len__") else type(predictions).__name__)
@@ -251,7 +255,7 @@ class RafikiModel:
         """At shutdown: ``destroy()``, then the class's ``teardown()`` (as Rafiki's worker does)."""
         if self.instance is None:
             return
-        try:
+        try:  # after draining: no predict() is running
             self.instance.destroy()
         finally:
             teardown = getattr(self.cls, "teardown", None)
