@@ -277,3 +277,40 @@ def test_rafiki_destroy_runs_under_the_debug_server_too(start_service, tmp_path)
     assert rest(svc, {"data": {"ndarray": [[1, 1]]}})["data"]["ndarray"] == [[3.5, 1]]
     assert svc.stop() == 0
     assert len(mark.read_text().split()) == 1, svc.output()
+
+
+AMBIGUOUS = '''
+class Both:
+    @staticmethod
+    def get_knob_config():
+        return {}
+
+    def load_parameters(self, params): ...
+
+    @staticmethod
+    def load_model(props, artifacts):
+        return None
+
+    @staticmethod
+    def predict(model, data):
+        return data
+'''
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    ([], "error: model.Both matches more than one model convention (vessl, rafiki): choose one with "
+         "--model-convention NAME"),
+    (["--model-convention", "starwhale"], "error: --model-convention starwhale: model.Both is not a starwhale model"),
+])
+def test_ambiguous_or_wrongly_forced_targets_stop_with_one_line(tmp_path, extra, fragment):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "model.py").write_text(AMBIGUOUS)
+    r = subprocess.run([sys.executable, "-m", "seldon_py.cli", "model.Both", *extra], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 1
+    assert any(fragment in line for line in r.stderr.splitlines()) and "Traceback" not in r.stderr, r.stderr
