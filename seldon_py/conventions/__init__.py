@@ -104,10 +104,22 @@ def _import(name: str) -> Any:
             return importlib.import_module(name)
         except ModuleNotFoundError as exc:
             top = (exc.name or "").partition(".")[0]
+            if top in ("ts", "torch") and _torchserve_equivalents():
+                continue  # a TorchServe handler: ts.* (or ts's base_handler without torch) now import
             if top not in shims.SHIMMED or not shims.install(top):
                 raise
             logger.info("%s is not installed: %s imports %s, served by seldon_py's stand-in for it "
                         "(see seldon_py.conventions.shims)", top, name, exc.name)
+
+
+def _torchserve_equivalents() -> bool:
+    """Serve seldon_py's equivalents of TorchServe's ``ts`` modules where the real ones do not import
+    (see :mod:`.torchserve.loader`); False if that was done already or changes nothing."""
+    try:
+        from .torchserve.loader import equivalents_installed, install_ts_equivalents
+    except ModuleNotFoundError:
+        return False
+    return not equivalents_installed() and bool(install_ts_equivalents())
 
 
 def _missing(exc: ModuleNotFoundError, module_name: str) -> bool:

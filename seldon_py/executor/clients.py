@@ -130,7 +130,9 @@ class RestClient:
                 if conn is not None:
                     conn.close()
                 if stage == "connect":
-                    raise NodeUnavailable(f"node {self.node.name!r} is not reachable ({hop}): connect timed out") from None
+                    raise NodeUnavailable(
+                        f"node {self.node.name!r} is not reachable ({hop}): connect timed out"
+                    ) from None
                 raise NodeTimeout(
                     f"node {self.node.name!r} did not answer within {self.timeout_s:g}s ({hop})"
                 ) from None

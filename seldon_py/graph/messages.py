@@ -53,7 +53,9 @@ class JsonBytes:
             except ValueError as exc:
                 if self.origin is None:
                     raise BadRequest(f"Invalid JSON: {exc}") from None
-                raise BadNodeResponse(f"node {self.origin!r} answered 200 with a body that is not JSON: {exc}") from None
+                raise BadNodeResponse(
+                    f"node {self.origin!r} answered 200 with a body that is not JSON: {exc}"
+                ) from None
         return self._value
 
     def __repr__(self) -> str:
@@ -223,7 +225,7 @@ def feedback_reply(fb: Any) -> Any:
 
 
 def feedback_to_proto(fb: Any) -> pb.Feedback:
-    return to_proto(fb, pb.Feedback)  # type: ignore[no-any-return]
+    return to_proto(fb, pb.Feedback)
 
 
 def feedback_to_json(fb: Any) -> Any:

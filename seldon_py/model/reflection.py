@@ -216,6 +216,10 @@ def reflect(obj: Any) -> Dispatch:
     d.send_feedback = feedback_caller(fb) if fb else None
     for name in ("tags", "metrics", "health_status", "health_status_raw", "init_metadata", "load", "unload"):
         setattr(d, name, _implemented(obj, name))
+    # as the reference: a SeldonComponent subclass without its own health_status() is called
+    # anyway; the default raises "not implemented", answered "not implemented - assuming healthy"
+    if d.health_status is None and isinstance(obj, SeldonComponent):
+        d.health_status = obj.health_status
     cn = getattr(obj, "class_names", None)
     if cn is not None:
         if callable(cn):

@@ -62,6 +62,9 @@ class Node:
 
     def tags(self):
         return {"node_" + self.name: 1}
+
+    def metrics(self):
+        return [{"type": "COUNTER", "key": "node_calls", "value": 1, "tags": {"node": self.name}}]
 '''
 
 #: name → (mode, delta)

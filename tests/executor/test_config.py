@@ -86,4 +86,5 @@ def test_class_that_cannot_be_imported_names_the_node(tmp_path, capsys):
     (tmp_path / "cm.yaml").write_text("nodes:\n  mine: {class: nosuchmodule.Model}\n")
     assert main(["--file", str(tmp_path / "g.yaml"), "--class-map", str(tmp_path / "cm.yaml")]) == 1
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith("seldon-core-executor: error: graph node 'mine': class 'nosuchmodule.Model'")
+    assert "\n" not in err
+    assert err.startswith("seldon-core-executor: error: graph node 'mine': class 'nosuchmodule.Model'")

@@ -215,8 +215,10 @@ class SeldonHandler:
             raise BadRequest(f"Routing response must be int but got {data}")
         metrics = self.runtime.collect_metrics(rt_metrics, METHOD_LABELS["route"])
         meta = self._meta([payload.meta], rt_tags, metrics, echo=False)
+        # a bool is an int to Python (and to the reference's check); it answers [[true]] there too
         return build_response(
-            np.array([[int(data)]]), payload.kind, self._dispatch.class_names, meta
+            np.array([[data if isinstance(data, bool) else int(data)]]), payload.kind,
+            self._dispatch.class_names, meta
         )
 
     def aggregate(self, raw: Any, codec: Codec) -> Response | RawResult:
