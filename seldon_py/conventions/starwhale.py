@@ -84,6 +84,9 @@ def decorator_options(func: Any) -> dict[str, Any]:
     options = getattr(func, OPTIONS_ATTR, None)
     if isinstance(options, dict):
         return options
+    batch = getattr(func, "_seldon_evaluation_options", None)  # seldon_py.batch.starwhale_compat's decorator
+    if batch is not None and isinstance(getattr(batch, "batch_size", None), int):
+        return {"batch_size": batch.batch_size}
     job = sys.modules.get("starwhale.api._impl.job")
     handler_cls = getattr(job, "Handler", None)
     registered = getattr(handler_cls, "_registered_handlers", None)

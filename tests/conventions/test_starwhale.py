@@ -152,3 +152,13 @@ def test_an_older_pipeline_file_with_multi_classification_imports(tmp_path):
            "        return None\n")
     user = loaded(tmp_path, src, "Old")
     assert user.predict({"x": 1}, []) == [2]
+
+
+def test_a_function_decorated_for_the_batch_processor_is_served_with_its_batch_size(tmp_path):
+    src = ("from seldon_py.batch.starwhale_compat import evaluation\n\n"
+           "@evaluation.predict(batch_size=3)\n"
+           "def f(data):\n"
+           "    return [len(data)] * len(data)\n")
+    user = loaded(tmp_path, src, "f")
+    assert user.batch_size == 3
+    assert user.predict(np.array([[1], [2], [3], [4]]), ["x"]) == [3, 3, 3, 1]
