@@ -535,8 +535,8 @@ class ServingWorker(BalancedThreadWorker):
         self._linger(conn.sock)
 
     def handle_request(self, req: Any, conn: Any) -> bool:
-        """(In a pool thread) bound each read of a body the loop did not read (a timeout reaches
-        the app as a disconnected client: 400)."""
+        """(In a pool thread) bound each read of a body the loop did not read, and each write of
+        the answer: 10 s without progress ends the request (408 for a stalled body)."""
         conn.sock.settimeout(BODY_READ_TIMEOUT_S)
         return super().handle_request(req, conn)
 
