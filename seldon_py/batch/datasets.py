@@ -155,8 +155,8 @@ def write_parquet(jsonl_path: str, parquet_path: str) -> bool:
     Columns whose values do not share one Arrow type (e.g. ``output`` that is sometimes a list,
     sometimes a dict) are stored as JSON text."""
     try:
-        import pyarrow as pa  # type: ignore[import-untyped]
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+        import pyarrow as pa
+        import pyarrow.parquet as pq
     except ImportError:
         logger.info("pyarrow is not installed: results stay JSON Lines only (%s)", jsonl_path)
         return False

@@ -104,7 +104,7 @@ def _starwhale_step(func: Callable[..., Any]) -> Any:
     if "starwhale" not in sys.modules:
         return None
     try:
-        from starwhale.api._impl.job.handler import Handler  # type: ignore[import-untyped]
+        from starwhale.api._impl.job.handler import Handler
     except ImportError:
         return None
     return Handler._registered_handlers.get(f"{func.__module__}:{func.__qualname__}")
