@@ -430,7 +430,7 @@ def make_client(args: argparse.Namespace) -> Client:
             raise SystemExit(f"error: {exc}") from None
     endpoint = Endpoint(host=args.host, deployment=args.deployment_name, namespace=args.namespace,
                         gateway=args.gateway_type, use_ssl=args.use_ssl, ssl_verify=args.ssl_verify,
-                        token=args.call_credentials_token, timeout=args.timeout or None)  # type: ignore[arg-type]
+                        token=args.call_credentials_token, timeout=args.timeout or None)
     return GrpcClient(endpoint) if args.transport == "grpc" else RestClient(endpoint)
 
 
