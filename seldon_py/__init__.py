@@ -5,7 +5,7 @@ the ``seldon-core-microservice`` command (``seldon_py.cli``).
 """
 
 from .errors import SeldonMicroserviceException, SeldonNotImplementedError
-from .user_model import (
+from .model.api import (
     SeldonComponent,
     SeldonResponse,
     create_counter,

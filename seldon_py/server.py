@@ -15,74 +15,27 @@ supervisor exits 1, so Kubernetes restarts the pod instead of leaving it half-al
 
 Memory: every module the children need is imported in the supervisor before the first fork, and
 the garbage collector's objects are frozen (``gc.freeze()``), so the children share those pages
-copy-on-write instead of each loading its own copy (:func:`share_before_fork`).
+copy-on-write instead of each loading its own copy (see :mod:`seldon_py.process.supervisor`).
 """
 
 from __future__ import annotations
 
-import gc
-import importlib
 import logging
 import os
-import signal
-import sys
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
-from . import metadata as metadata_mod
-from .dataplane import DataPlane, MetricsRecorder, NullObserver, RequestObserver, UnitInfo
 from .errors import SeldonNotImplementedError
 from .metrics.mpdir import MultiprocessDir
-from .reflection import Dispatch, reflect
+from .model.loader import StartupError, instantiate, load_user_class
+from .model.reflection import Dispatch, reflect
+from .process.supervisor import Child, InProcessService, Supervisor, freeze_before_worker_fork, share_before_fork
+from .protocol.seldon import metadata as metadata_mod
+from .protocol.seldon.handler import DataPlane, UnitInfo
+from .runtime.runtime import MetricsRecorder, NullObserver, RequestObserver
 from .settings import Settings
 
 logger = logging.getLogger("seldon_py")
-
-
-class StartupError(Exception):
-    """The service cannot start; the message is one line that says why."""
-
-
-def load_user_class(interface_name: str, search_path: str | None = None) -> type:
-    """Import ``Module`` (class ``Module``) or ``pkg.module.Class``; cwd is on the path."""
-    path = search_path or os.getcwd()
-    if path not in sys.path:
-        sys.path.append(path)
-    module_name, _, class_name = interface_name.rpartition(".")
-    if not module_name:
-        module_name = class_name = interface_name
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise StartupError(
-                f"cannot import module {module_name!r} for {interface_name!r}: no such module "
-                f"in {path} or on sys.path"
-            ) from None
-        raise StartupError(f"importing {module_name!r} failed: {exc}") from exc
-    except Exception as exc:
-        raise StartupError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
-    try:
-        cls = getattr(module, class_name)
-    except AttributeError:
-        raise StartupError(f"module {module_name!r} has no class {class_name!r}") from None
-    if not callable(cls):
-        raise StartupError(f"{interface_name!r} is not a class")
-    return cls  # type: ignore[no-any-return]
-
-
-def instantiate(cls: type, parameters: dict[str, Any]) -> Any:
-    try:
-        return cls(**parameters)
-    except TypeError as exc:
-        if parameters and "argument" in str(exc):
-            raise StartupError(
-                f"cannot construct {cls.__name__} with parameters {sorted(parameters)}: {exc}"
-            ) from None
-        raise StartupError(f"{cls.__name__}() failed: TypeError: {exc}") from exc
-    except Exception as exc:
-        raise StartupError(f"{cls.__name__}() failed: {type(exc).__name__}: {exc}") from exc
 
 
 def compute_metadata(dispatch: Dispatch, settings: Settings) -> tuple[dict[str, Any] | None, str | None]:
@@ -108,31 +61,13 @@ def compute_metadata(dispatch: Dispatch, settings: Settings) -> tuple[dict[str, 
     return md, None
 
 
-@dataclass
-class Child:
-    name: str
-    target: Callable[[], None]
-    pid: int = 0
-
-
-class InProcessService(Protocol):
-    """A server that runs in a thread of the supervisor (the metrics endpoint)."""
-
-    name: str
-    error: BaseException | None  # set if it stopped on its own
-
-    def start(self) -> None: ...  # raises if it cannot start
-
-    def stop(self) -> None: ...
-
-
 #: what the REST server process imports, beyond what the supervisor has already (gunicorn loads
 #: its arbiter and its worker class lazily, the worker its thread pool; the app module is imported
 #: in each worker); the worker class's module is added from the gunicorn options
-REST_IMPORTS = ("seldon_py.rest.app", "gunicorn.arbiter", "gunicorn.glogging", "concurrent.futures.thread")
-DEBUG_REST_IMPORTS = ("seldon_py.rest.app", "werkzeug.serving")
+REST_IMPORTS = ("seldon_py.transports.rest.app", "gunicorn.arbiter", "gunicorn.glogging", "concurrent.futures.thread")
+DEBUG_REST_IMPORTS = ("seldon_py.transports.rest.app", "werkzeug.serving")
 #: grpc.server() imports its implementation lazily
-GRPC_IMPORTS = ("seldon_py.grpc.server", "grpc._server", "grpc._interceptor")
+GRPC_IMPORTS = ("seldon_py.transports.grpc.server", "grpc._server", "grpc._interceptor")
 #: what every serving process uses to record metrics
 METRICS_IMPORTS = ("seldon_py.metrics.recorder", "prometheus_client")
 
@@ -141,24 +76,10 @@ def _gunicorn_worker_module(settings: Settings) -> str:
     """The module of the gunicorn worker class the REST server will use."""
     from gunicorn.workers import SUPPORTED_WORKERS
 
-    from .rest.server import gunicorn_options
+    from .transports.rest.server import gunicorn_options
 
     worker = str(gunicorn_options(settings)["worker_class"])
     return SUPPORTED_WORKERS.get(worker, worker).rpartition(".")[0]
-
-
-def share_before_fork(modules: tuple[str, ...] = ()) -> None:
-    """Prepare the supervisor's memory to be shared by the children it is about to fork.
-
-    Imports ``modules`` here, once, instead of in every child (even one that only the gRPC
-    processes use: they are forked from here too), collects garbage, and freezes every object
-    the garbage collector tracks (``gc.freeze()``): a collection writes to the header of each
-    object it examines, which would copy the page in every child that runs a full collection.
-    """
-    for name in modules:
-        importlib.import_module(name)
-    gc.collect()
-    gc.freeze()
 
 
 class Microservice:
@@ -257,8 +178,8 @@ class Microservice:
 
     def rest_app_factory(self) -> Any:
         """Called in each REST worker: a fresh data plane, load() started, the Flask app."""
-        from .rest.app import create_app
-        from .rest.server import start_loading
+        from .transports.rest.app import create_app
+        from .transports.rest.server import start_loading
 
         dataplane = self.make_dataplane()
         start_loading(dataplane, "REST worker")
@@ -271,10 +192,10 @@ class Microservice:
         )
 
     def children(self) -> list[Child]:
-        from .rest.server import run_rest
+        from .transports.rest.server import run_rest
 
         s = self.settings
-        hooks: dict[str, Any] = {"pre_fork": _freeze_before_worker_fork}
+        hooks: dict[str, Any] = {"pre_fork": freeze_before_worker_fork}
         if self.metrics_enabled:
             from .metrics import gunicorn_hooks
 
@@ -306,7 +227,7 @@ class Microservice:
 
     def _run_grpc(self) -> None:
         """Body of a gRPC worker process (its modules were imported before the fork)."""
-        from .grpc.server import run_grpc
+        from .transports.grpc.server import run_grpc
 
         run_grpc(self.settings, lambda: self.make_dataplane(self.settings.grpc_threads), self.make_observer)
 
@@ -359,144 +280,3 @@ class Microservice:
                     pass
 
 
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-_WATCHED = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
-
-
-def _freeze_before_worker_fork(server: Any, worker: Any) -> None:
-    """gunicorn ``pre_fork`` hook (in the arbiter): what the arbiter built since it was forked
-    (its config, sockets, logging) is shared with the new worker like the supervisor's objects."""
-    gc.freeze()
-
-
-def _run_child(child: Child) -> None:
-    """In the forked child: default signal dispositions, run, exit with its status."""
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    code = 0
-    try:
-        child.target()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        code = 0
-    except BaseException as exc:  # noqa: BLE001
-        logger.error("%s crashed: %s: %s", child.name, type(exc).__name__, exc, exc_info=exc)
-        code = 1
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    os._exit(code)
-
-
-class Supervisor:
-    """Forks the children, forwards stop signals, reaps, and decides the exit status."""
-
-    def __init__(self, children: list[Child], graceful_timeout: int,
-                 services: list[InProcessService] | None = None) -> None:
-        self.children = children
-        self.grace = graceful_timeout
-        self.services = list(services or [])
-        self.running: list[InProcessService] = []
-        self.live: dict[int, Child] = {}
-        self.exit_code = 0
-        self.stopping = False
-
-    def run(self) -> int:
-        signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)  # threads started below inherit the mask
-        try:
-            for child in self.children:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                pid = os.fork()
-                if pid == 0:
-                    _run_child(child)
-                child.pid = pid
-                self.live[pid] = child
-                logger.debug("started %s (pid %d)", child.name, pid)
-            self._start_services()  # threads only after the last fork
-            self._loop()
-        finally:
-            self._stop_services()
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
-        return self.exit_code
-
-    def _start_services(self) -> None:
-        for service in self.services:
-            try:
-                service.start()
-            except Exception as exc:  # noqa: BLE001 - as if a child had crashed
-                logger.error("%s crashed: %s: %s", service.name, type(exc).__name__, exc)
-                self.exit_code = 1
-                return
-            self.running.append(service)
-
-    def _stop_services(self) -> None:
-        while self.running:
-            service = self.running.pop()
-            try:
-                service.stop()
-            except Exception as exc:  # noqa: BLE001
-                logger.error("stopping %s failed: %s: %s", service.name, type(exc).__name__, exc)
-
-    def _check_services(self) -> None:
-        for service in self.running:
-            if service.error is not None and not self.stopping and not self.exit_code:
-                logger.error("%s stopped unexpectedly (%s: %s): stopping the service", service.name,
-                             type(service.error).__name__, service.error)
-                self.exit_code = 1
-
-    def _loop(self) -> None:
-        deadline: float | None = None
-        if self.exit_code:
-            deadline = self._stop_all()
-        while self.live:
-            timeout = 1.0 if deadline is None else max(0.05, min(1.0, deadline - time.monotonic()))
-            info = signal.sigtimedwait(_WATCHED, timeout)
-            if info is not None and info.si_signo in _STOP_SIGNALS and not self.stopping:
-                logger.info("Received %s: draining and stopping", signal.Signals(info.si_signo).name)
-                deadline = self._stop_all()
-            self._reap()
-            self._check_services()
-            if self.live and not self.stopping and self.exit_code:
-                deadline = self._stop_all()
-            if deadline is not None and time.monotonic() >= deadline and self.live:
-                for pid, child in list(self.live.items()):
-                    logger.error("%s (pid %d) did not stop in time: killing it", child.name, pid)
-                    self._signal(pid, signal.SIGKILL)
-                deadline = time.monotonic() + 5
-
-    def _stop_all(self) -> float:
-        self.stopping = True
-        for pid in list(self.live):
-            self._signal(pid, signal.SIGTERM)
-        self._stop_services()
-        return time.monotonic() + self.grace + 5
-
-    @staticmethod
-    def _signal(pid: int, sig: int) -> None:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def _reap(self) -> None:
-        while self.live:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                self.live.clear()
-                return
-            if pid == 0:
-                return
-            child = self.live.pop(pid, None)
-            if child is None:
-                continue
-            code = os.waitstatus_to_exitcode(status)
-            if self.stopping:
-                logger.info("%s stopped (exit %d)", child.name, code)
-            else:
-                logger.error("%s exited unexpectedly (exit %d): stopping the service", child.name, code)
-                self.exit_code = 1

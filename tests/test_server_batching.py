@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seldon_py.reflection import reflect
+from seldon_py.model.reflection import reflect
 from seldon_py.server import Microservice
 from seldon_py.settings import parse_settings
 

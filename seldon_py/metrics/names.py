@@ -77,7 +77,7 @@ def deployment_label_values(
     belongs to a registry port; a digest when there is no tag. (Seldon Core splits at the last
     ``:`` blindly, so ``repo/img`` gives it an empty image name and the version ``repo/img``.)
     """
-    from ..metadata import _split_image
+    from ..protocol.seldon.metadata import _split_image
 
     image, version = _split_image(unit_image) if unit_image else ("", "")
     image = image or NOT_IMPLEMENTED

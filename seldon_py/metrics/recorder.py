@@ -1,8 +1,8 @@
 """Recording, in one serving process: custom metrics, feedback counters and request metrics.
 
-:class:`ServiceMetrics` implements both :class:`~seldon_py.dataplane.MetricsRecorder` (custom
+:class:`ServiceMetrics` implements both :class:`~seldon_py.runtime.runtime.MetricsRecorder` (custom
 metrics from ``metrics()``/``SeldonResponse``/raw responses, and feedback) and
-:class:`~seldon_py.dataplane.RequestObserver` (one call before and one after every REST request or
+:class:`~seldon_py.runtime.runtime.RequestObserver` (one call before and one after every REST request or
 gRPC call). Values go to ``$PROMETHEUS_MULTIPROC_DIR``; the metrics server merges every process's
 files at scrape time, so all counts are exact across workers, threads and recycled workers.
 """

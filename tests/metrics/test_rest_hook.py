@@ -6,9 +6,10 @@ import json
 import time
 
 from seldon_py import SeldonResponse
-from seldon_py.dataplane import DataPlane, NullObserver, UnitInfo
-from seldon_py.reflection import reflect
-from seldon_py.rest.app import create_app, observe_requests
+from seldon_py.protocol.seldon.handler import DataPlane, UnitInfo
+from seldon_py.runtime.runtime import NullObserver
+from seldon_py.model.reflection import reflect
+from seldon_py.transports.rest.app import create_app, observe_requests
 from tests.metrics.conftest import value
 
 

@@ -1,0 +1,53 @@
+"""Import the user's class and construct it; :class:`StartupError` says in one line why not."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+
+class StartupError(Exception):
+    """The service cannot start; the message is one line that says why."""
+
+
+def load_user_class(interface_name: str, search_path: str | None = None) -> type:
+    """Import ``Module`` (class ``Module``) or ``pkg.module.Class``; cwd is on the path."""
+    path = search_path or os.getcwd()
+    if path not in sys.path:
+        sys.path.append(path)
+    module_name, _, class_name = interface_name.rpartition(".")
+    if not module_name:
+        module_name = class_name = interface_name
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise StartupError(
+                f"cannot import module {module_name!r} for {interface_name!r}: no such module "
+                f"in {path} or on sys.path"
+            ) from None
+        raise StartupError(f"importing {module_name!r} failed: {exc}") from exc
+    except Exception as exc:
+        raise StartupError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+    try:
+        cls = getattr(module, class_name)
+    except AttributeError:
+        raise StartupError(f"module {module_name!r} has no class {class_name!r}") from None
+    if not callable(cls):
+        raise StartupError(f"{interface_name!r} is not a class")
+    return cls  # type: ignore[no-any-return]
+
+
+def instantiate(cls: type, parameters: dict[str, Any]) -> Any:
+    try:
+        return cls(**parameters)
+    except TypeError as exc:
+        if parameters and "argument" in str(exc):
+            raise StartupError(
+                f"cannot construct {cls.__name__} with parameters {sorted(parameters)}: {exc}"
+            ) from None
+        raise StartupError(f"{cls.__name__}() failed: TypeError: {exc}") from exc
+    except Exception as exc:
+        raise StartupError(f"{cls.__name__}() failed: {type(exc).__name__}: {exc}") from exc

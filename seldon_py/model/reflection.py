@@ -1,0 +1,183 @@
+"""Reflect on the user's object once, at load time, into a dispatch table.
+
+For every hook we record whether the class really implements it (methods left at the
+:class:`~seldon_py.model.api.SeldonComponent` default count as absent) and build a caller that
+passes exactly the arguments the signature accepts. A ``TypeError`` raised inside user code is
+therefore a user error like any other, never a reason to call the method again (the reference
+retries without ``meta``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .api import SeldonComponent
+
+logger = logging.getLogger(__name__)
+
+Caller = Callable[..., Any]
+
+#: hooks called like predict: (X, names[, meta=...])
+DATA_HOOKS = ("predict", "transform_input", "transform_output", "route")
+#: hooks whose *_raw variant takes the whole message
+RAW_HOOKS = (
+    "predict",
+    "transform_input",
+    "transform_output",
+    "route",
+    "aggregate",
+    "send_feedback",
+)
+
+
+def _implemented(obj: Any, name: str) -> Callable[..., Any] | None:
+    """The bound method ``obj.name`` if the user really provides it, else None."""
+    attr = getattr(obj, name, None)
+    if attr is None or not callable(attr):
+        return None
+    base = getattr(SeldonComponent, name, None)
+    cls_attr = getattr(type(obj), name, None)
+    if base is not None and cls_attr is base:
+        return None
+    return attr
+
+
+def _accepts(fn: Callable[..., Any]) -> tuple[int | None, set[str], bool]:
+    """(max positional args or None for *args, keyword names, has **kwargs); unknown → permissive."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None, set(), True
+    positional = 0
+    var_positional = False
+    keywords: set[str] = set()
+    var_keyword = False
+    for p in sig.parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            positional += 1
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            keywords.add(p.name)
+        if p.kind is p.VAR_POSITIONAL:
+            var_positional = True
+        if p.kind is p.VAR_KEYWORD:
+            var_keyword = True
+    return (None if var_positional else positional), keywords, var_keyword
+
+
+def data_caller(fn: Callable[..., Any]) -> Caller:
+    """A caller ``(X, names, meta) -> result`` for predict-like hooks, fixed at load time."""
+    positional, keywords, var_kw = _accepts(fn)
+    if "meta" in keywords or var_kw:
+        return lambda X, names, meta: fn(X, names, meta=meta)
+    if positional is None or positional >= 3:
+        return lambda X, names, meta: fn(X, names, meta)
+    if positional == 2:
+        return lambda X, names, meta: fn(X, names)
+    if positional == 1:
+        return lambda X, names, meta: fn(X)
+    return lambda X, names, meta: fn()
+
+
+def feedback_caller(fn: Callable[..., Any]) -> Caller:
+    """``(features, names, reward, truth, routing) -> result`` for send_feedback."""
+    positional, keywords, var_kw = _accepts(fn)
+    if "routing" in keywords or var_kw:
+        return lambda f, n, r, t, routing: fn(f, n, r, t, routing=routing)
+    if positional is None or positional >= 5:
+        return lambda f, n, r, t, routing: fn(f, n, r, t, routing)
+    return lambda f, n, r, t, routing: fn(*(f, n, r, t)[: positional or 0])
+
+
+def aggregate_caller(fn: Callable[..., Any]) -> Caller:
+    """``(Xs, names_list, metas) -> result`` for aggregate (meta passed only if accepted)."""
+    positional, keywords, var_kw = _accepts(fn)
+    if "meta" in keywords:
+        return lambda Xs, names, metas: fn(Xs, names, meta=metas)
+    if positional == 1:
+        return lambda Xs, names, metas: fn(Xs)
+    return lambda Xs, names, metas: fn(Xs, names)
+
+
+@dataclass
+class Dispatch:
+    """What the user object provides, and how to call it. Built by :func:`reflect`."""
+
+    obj: Any
+    data: dict[str, Caller] = field(default_factory=dict)  # predict/transform_*/route
+    raw: dict[str, Caller] = field(default_factory=dict)  # <hook> -> its *_raw method
+    legacy: dict[tuple[str, str], Caller] = field(default_factory=dict)  # (hook, transport)
+    aggregate: Caller | None = None
+    send_feedback: Caller | None = None
+    tags: Caller | None = None
+    metrics: Caller | None = None
+    class_names: Caller | None = None
+    health_status: Caller | None = None
+    health_status_raw: Caller | None = None
+    init_metadata: Caller | None = None
+    load: Caller | None = None
+    model_error_handler: Any = None
+    custom_service: Caller | None = None
+
+    def describe(self) -> str:
+        """One log line saying what was found."""
+        found = sorted(
+            [*self.data, *(f"{h}_raw" for h in self.raw)]
+            + [
+                n
+                for n in (
+                    "aggregate",
+                    "send_feedback",
+                    "tags",
+                    "metrics",
+                    "class_names",
+                    "health_status",
+                    "init_metadata",
+                    "load",
+                )
+                if getattr(self, n) is not None
+            ]
+        )
+        return ", ".join(found) or "nothing"
+
+
+def reflect(obj: Any) -> Dispatch:
+    """Inspect ``obj`` once and return its dispatch table."""
+    d = Dispatch(obj=obj)
+    for hook in DATA_HOOKS:
+        fn = _implemented(obj, hook)
+        if fn is not None:
+            d.data[hook] = data_caller(fn)
+    for hook in RAW_HOOKS:
+        fn = _implemented(obj, f"{hook}_raw")
+        if fn is not None:
+            d.raw[hook] = fn
+        for transport in ("rest", "grpc"):
+            legacy = getattr(obj, f"{hook}_{transport}", None)
+            if callable(legacy):
+                logger.warning(
+                    "%s_%s is deprecated: implement %s_raw instead", hook, transport, hook
+                )
+                d.legacy[(hook, transport)] = legacy
+    agg = _implemented(obj, "aggregate")
+    d.aggregate = aggregate_caller(agg) if agg else None
+    fb = _implemented(obj, "send_feedback")
+    d.send_feedback = feedback_caller(fb) if fb else None
+    for name in ("tags", "metrics", "health_status", "health_status_raw", "init_metadata", "load"):
+        setattr(d, name, _implemented(obj, name))
+    cn = getattr(obj, "class_names", None)
+    if cn is not None:
+        if callable(cn):
+            d.class_names = _implemented(obj, "class_names")
+        else:
+            logger.warning("class_names as an attribute is deprecated: define class_names()")
+            names = list(cn)
+            d.class_names = lambda: names
+    handler = getattr(obj, "model_error_handler", None)
+    if handler is not None:
+        d.model_error_handler = handler
+    cs = getattr(obj, "custom_service", None)
+    d.custom_service = cs if callable(cs) else None
+    return d

@@ -1,0 +1,1 @@
+"""The process tree: forking the serving processes and supervising them."""

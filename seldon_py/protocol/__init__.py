@@ -1,0 +1,1 @@
+"""Protocol handlers on top of the runtime (the Seldon protocol today)."""

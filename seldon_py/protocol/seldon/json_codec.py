@@ -1,0 +1,251 @@
+"""SeldonMessage in its JSON form (REST) ⇄ :class:`~seldon_py.protocol.seldon.payload.Payload`/`Response`.
+
+No protobuf round trip: ints stay ints, numpy arrays are built from the parsed lists in one call
+(for a tensor's list of numbers, in C without numpy's per-element type discovery) and serialised
+by orjson without ``tolist()``. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import array
+import base64
+import binascii
+from typing import Any
+
+import numpy as np
+
+from ...util import jsonutil
+from ...errors import BadRequest
+from .payload import DATA_EMPTY, Payload, Response, default_names
+
+#: the JSON codec passes request meta to the user as it came (``None`` when absent)
+TRANSPORT = "rest"
+
+
+def _request_meta(msg: dict[str, Any]) -> dict[str, Any] | None:
+    meta = msg.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise BadRequest(f"meta must be a JSON object, got {type(meta).__name__}")
+    return meta
+
+
+#: what ``np.array`` makes of a list of Python ints / floats
+_INT_DTYPE = np.array([0]).dtype
+_FLOAT_DTYPE = np.array([0.0]).dtype
+#: a float list holding an int of this magnitude or more may not become float64 in ``np.array``
+_INT64_LIMIT = float(2**63)
+#: shorter value lists go straight to ``np.array`` (the fast path's fixed cost is a few µs)
+_FLAT_NUMBERS_FROM = 1024
+
+
+def _flat_numbers(values: list[Any]) -> np.ndarray | None:
+    """``np.array(values)`` for the common lists (all numbers, led by a float or an int), built
+    without numpy's per-element type discovery; ``None`` when that cannot be shown cheaply.
+
+    ``array.array`` converts in C and raises on anything that is not a real number (str, None,
+    list, dict), which is what makes the result exact: a float-led list of numbers becomes float64
+    in ``np.array`` unless it holds an int at or beyond 2**63 (uint64 or object there: left to
+    ``np.array``, as are NaN and ±inf); an int-led list that ``array('q')`` takes holds only ints
+    and bools within int64, which ``np.array`` makes int64.
+    """
+    if not values:
+        return None
+    first = type(values[0])
+    try:
+        if first is float:
+            arr = np.frombuffer(array.array("d", values), dtype=_FLOAT_DTYPE)
+            if not (arr.max() < _INT64_LIMIT and arr.min() > -_INT64_LIMIT):
+                return None
+            return arr
+        if first is int:
+            return np.frombuffer(array.array("q", values), dtype=_INT_DTYPE)
+    except (TypeError, OverflowError):
+        pass
+    return None
+
+
+def decode_tensor(tensor: Any) -> np.ndarray:
+    """``{"shape": [...], "values": [...]}`` → array of that shape."""
+    if not isinstance(tensor, dict):
+        raise BadRequest("data.tensor must be an object with shape and values")
+    shape = tensor.get("shape")
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= -1 for d in shape
+    ):
+        raise BadRequest(
+            "data.tensor.shape must be a list of non-negative integers (one may be -1), got "
+            + repr(shape)
+        )
+    values = tensor.get("values", [])
+    if not isinstance(values, list):
+        raise BadRequest("data.tensor.values must be a list of numbers")
+    arr = _flat_numbers(values) if len(values) >= _FLAT_NUMBERS_FROM else None
+    if arr is None:
+        try:
+            arr = np.array(values)
+        except ValueError as exc:
+            raise BadRequest(f"data.tensor.values must be a flat list of numbers: {exc}") from None
+        if arr.ndim != 1 and arr.size:
+            raise BadRequest("data.tensor.values must be a flat list of numbers")
+        if arr.size == 0:
+            arr = arr.astype(np.float64)
+    try:
+        return arr.reshape(shape)
+    except ValueError:
+        raise BadRequest(
+            f"data.tensor: {arr.size} values do not fit shape {shape}"
+            f" (cannot reshape array of size {arr.size} into shape {tuple(shape)})"
+        ) from None
+
+
+def decode_ndarray(ndarray: Any) -> np.ndarray:
+    try:
+        return np.array(ndarray)
+    except ValueError as exc:
+        raise BadRequest(f"data.ndarray is not a rectangular array: {exc}") from None
+
+
+def decode_data(data: Any) -> tuple[str, np.ndarray, list[str]]:
+    """The ``data`` field → (kind, array, names)."""
+    if not isinstance(data, dict):
+        raise BadRequest(f"data must be a JSON object, got {type(data).__name__}")
+    names = data.get("names")
+    if names is None:
+        names = []
+    elif not isinstance(names, list):
+        raise BadRequest("data.names must be a list of strings")
+    if "tensor" in data:
+        return "tensor", decode_tensor(data["tensor"]), names
+    if "ndarray" in data:
+        return "ndarray", decode_ndarray(data["ndarray"]), names
+    if "tftensor" in data:
+        from .tftensor import tftensor_json_to_array
+
+        return "tftensor", tftensor_json_to_array(data["tftensor"]), names
+    return DATA_EMPTY, np.array([]), names
+
+
+def decode_bin(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise BadRequest("binData must be a base64 string")
+    try:
+        return base64.b64decode(value)
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequest(f"binData is not valid base64: {exc}") from None
+
+
+def decode_message(msg: Any) -> Payload:
+    """A SeldonMessage dict → Payload (spec §5.2, precedence data > jsonData > strData > binData)."""
+    if isinstance(msg, dict):
+        if "data" in msg:
+            kind, value, names = decode_data(msg["data"])
+            return Payload(kind, value, names, _request_meta(msg))
+        if "jsonData" in msg:
+            return Payload("jsonData", msg["jsonData"], [], _request_meta(msg))
+        if "strData" in msg:
+            value = msg["strData"]
+            if not isinstance(value, str):
+                raise BadRequest("strData must be a string")
+            return Payload("strData", value, [], _request_meta(msg))
+        if "binData" in msg:
+            return Payload("binData", decode_bin(msg["binData"]), [], _request_meta(msg))
+    raise BadRequest(f"Invalid request data type: {msg}")
+
+
+def decode_message_list(body: Any) -> list[Any]:
+    """An /aggregate body: a JSON list of messages or ``{"seldonMessages": [...]}``."""
+    if isinstance(body, dict) and isinstance(body.get("seldonMessages"), list):
+        msgs = body["seldonMessages"]
+    elif isinstance(body, list):
+        msgs = body
+    else:
+        raise BadRequest(f"Invalid request data type: {body}")
+    if not msgs:
+        raise BadRequest("aggregate needs at least one message")
+    return msgs
+
+
+def _numeric_for_json(arr: np.ndarray) -> np.ndarray:
+    """Float32/16 widen to float64 so values print as the reference prints them."""
+    if arr.dtype.kind == "f" and arr.dtype.itemsize < 8:
+        return arr.astype(np.float64)
+    return arr
+
+
+def _ndarray_json(arr: Any) -> Any:
+    if isinstance(arr, list):
+        return arr
+    kind = arr.dtype.kind
+    if arr.ndim == 0 or kind not in "biuf":
+        return arr.tolist()
+    return _numeric_for_json(arr)
+
+
+_NAMES_FRAGMENTS: dict[int, jsonutil.Fragment] = {}
+
+
+def _names_json(names: list[str] | int) -> Any:
+    if isinstance(names, int):
+        frag = _NAMES_FRAGMENTS.get(names)
+        if frag is None:
+            frag = jsonutil.ascii_fragment(list(default_names(names)))
+            if len(_NAMES_FRAGMENTS) < 64:
+                _NAMES_FRAGMENTS[names] = frag
+        return frag
+    return names
+
+
+def encode_data(resp: Response) -> dict[str, Any]:
+    """The ``data`` object of a response with a data kind."""
+    arr: np.ndarray = resp.value
+    if resp.kind == "tensor":
+        flat = _numeric_for_json(arr).reshape(-1)
+        body: Any = {"shape": list(arr.shape), "values": flat}
+    elif resp.kind == "tftensor":
+        from .tftensor import array_to_tftensor_json
+
+        body = array_to_tftensor_json(arr)
+    else:
+        body = _ndarray_json(arr)
+    return {"names": _names_json(resp.names), resp.kind: body}
+
+
+def encode_response(resp: Response) -> dict[str, Any]:
+    """Response → the JSON-ready dict (values may be numpy arrays or orjson Fragments)."""
+    kind = resp.kind
+    if kind in ("tensor", "ndarray", "tftensor"):
+        return {"data": encode_data(resp), "meta": resp.meta}
+    if kind == "binData":
+        return {"binData": base64.b64encode(resp.value).decode("ascii"), "meta": resp.meta}
+    if kind == "customData":
+        from google.protobuf import json_format
+
+        return {"customData": json_format.MessageToDict(resp.value), "meta": resp.meta}
+    return {kind: resp.value, "meta": resp.meta}
+
+
+def message_data_view(msg: Any) -> tuple[str | None, Any, list[str], dict[str, Any]]:
+    """For feedback: (kind, value, names, meta) of an optional embedded message; non-data → empty."""
+    if not isinstance(msg, dict):
+        return None, np.array([]), [], {}
+    meta = msg.get("meta") if isinstance(msg.get("meta"), dict) else {}
+    if "data" in msg:
+        kind, value, names = decode_data(msg["data"])
+        return kind, value, names, meta
+    return None, np.array([]), [], meta
+
+
+def raw_metrics(result: Any) -> Any:
+    """``meta.metrics`` of a dict returned by a *_raw method (None if it has none)."""
+    if isinstance(result, dict):
+        meta = result.get("meta")
+        if isinstance(meta, dict):
+            return meta.get("metrics")
+    return None
+
+
+def strip_raw_metrics(result: Any) -> Any:
+    """A copy of a raw result dict without ``meta.metrics``."""
+    meta = dict(result["meta"])
+    del meta["metrics"]
+    return {**result, "meta": meta}

@@ -1,0 +1,142 @@
+"""Transport-neutral message types and the rules that turn a user's return value into a response.
+
+A transport codec (JSON for REST, protobuf for gRPC) decodes a request into a :class:`Payload`;
+the :class:`~seldon_py.protocol.seldon.handler.DataPlane` calls the user and builds a :class:`Response`; the
+codec encodes it. A user ``*_raw`` method short-circuits this: its return value travels as a
+:class:`RawResult` and is sent back as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ...errors import BadRequest
+from ...model.api import SeldonResponse
+
+#: payload kinds inside ``data``
+DATA_KINDS = frozenset({"tensor", "ndarray", "tftensor"})
+#: ``data`` was present but had none of tensor/ndarray/tftensor
+DATA_EMPTY = "data"
+
+
+@dataclass(slots=True)
+class Payload:
+    """A decoded request message.
+
+    ``kind`` is ``tensor``/``ndarray``/``tftensor``/``data`` (data without a kind) or
+    ``jsonData``/``strData``/``binData``/``customData``; ``value`` is what the user method gets
+    (a numpy array for the data kinds); ``meta`` is the request meta as a dict, or ``None`` when
+    the request had none.
+    """
+
+    kind: str
+    value: Any
+    names: list[str]
+    meta: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class Response:
+    """A response message before encoding.
+
+    ``kind`` as in :class:`Payload` (never ``data``). For the data kinds ``value`` is a numpy array
+    (or, for ``ndarray``, the list the user returned) and ``names`` is a list of strings or an ``int`` n meaning ``["t:0", ..., "t:n-1"]``.
+    """
+
+    kind: str
+    value: Any
+    names: list[str] | int
+    meta: dict[str, Any]
+    status: int = 200
+
+
+@dataclass(slots=True)
+class RawResult:
+    """What a ``*_raw`` user method returned: sent back untouched (dict → JSON, proto → gRPC)."""
+
+    value: Any
+
+
+@lru_cache(maxsize=64)
+def default_names(n: int) -> tuple[str, ...]:
+    """``("t:0", ..., "t:n-1")``, built once per width."""
+    return tuple(f"t:{i}" for i in range(n))
+
+
+_NUMERIC: dict[np.dtype, bool] = {}
+
+
+def is_numeric(arr: np.ndarray) -> bool:
+    """Numbers in the numpy sense (bool and strings are not); the answer per dtype is kept, as
+    ``np.issubdtype`` costs a few microseconds on every request."""
+    dtype = arr.dtype
+    known = _NUMERIC.get(dtype)
+    if known is None:
+        known = bool(np.issubdtype(dtype, np.number))
+        if len(_NUMERIC) < 256:  # structured/string dtypes of many sizes must not grow it forever
+            _NUMERIC[dtype] = known
+    return known
+
+
+def unwrap(result: Any) -> tuple[Any, dict[str, Any] | None, list[dict[str, Any]] | None]:
+    """Split a SeldonResponse into (data, runtime tags, runtime metrics)."""
+    if isinstance(result, SeldonResponse):
+        return result.data, result.tags, result.metrics
+    return result, None, None
+
+
+def build_response(
+    result: Any,
+    request_kind: str | None,
+    class_names: Any,
+    meta: dict[str, Any],
+) -> Response:
+    """Choose the response payload for a user's return value (spec §5.4).
+
+    ``request_kind`` is the kind of the request (``None`` when there was none, as for
+    /health/status); ``class_names`` is a zero-argument callable returning the user's class names
+    or ``None``.
+    """
+    if isinstance(result, dict):
+        return Response("jsonData", result, [], meta)
+    if isinstance(result, (bytes, bytearray)):
+        return Response("binData", bytes(result), [], meta)
+    if isinstance(result, str):
+        return Response("strData", result, [], meta)
+    if isinstance(result, np.ndarray):
+        arr = result
+    elif isinstance(result, list):
+        try:
+            arr = np.array(result)
+        except ValueError as exc:
+            raise BadRequest(f"Returned list is not a rectangular array: {exc}") from None
+    else:
+        if type(result).__name__ == "Any" and hasattr(result, "type_url"):
+            return Response("customData", result, [], meta)
+        raise BadRequest(
+            f"Unknown data type returned as payload (must be list or np array):{result}"
+        )
+    if is_numeric(arr):
+        if request_kind in DATA_KINDS:
+            kind = request_kind
+        elif request_kind == DATA_EMPTY:
+            kind = "ndarray"
+        else:
+            kind = "tensor"
+    else:
+        kind = "ndarray"
+    if kind == "ndarray" and isinstance(result, list):
+        value: Any = result  # a returned list is sent as the user built it (ints stay ints)
+    else:
+        value = arr
+    names: list[str] | int
+    if arr.ndim >= 2:
+        user_names = class_names() if class_names is not None else None
+        names = list(user_names) if user_names is not None else arr.shape[1]
+    else:
+        names = []
+    return Response(kind, value, names, meta)

@@ -1,0 +1,1 @@
+"""Transports: thin adapters (REST, gRPC) from the network to the protocol handlers."""

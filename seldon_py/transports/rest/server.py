@@ -1,0 +1,99 @@
+"""Serving the REST app: gunicorn (production) or Flask's development server (``--debug``).
+
+The app factory runs in each worker after fork; the user's ``load()`` then runs in a background
+thread of that worker, so ``/health/ping`` answers at once and ``/health/status`` (readiness)
+answers 503 until ``load()`` has finished. If ``load()`` raises, the worker exits with gunicorn's
+boot-error code and the whole server stops with a clear log line instead of serving a broken model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import Any, Callable
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from ...protocol.seldon.handler import DataPlane
+from ...settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: gunicorn's exit code for "worker failed to boot": the arbiter halts on it
+WORKER_BOOT_ERROR = 3
+
+
+def start_loading(dataplane: DataPlane, where: str) -> threading.Thread:
+    """Run ``load()`` in a background thread; on failure log it and end this process."""
+
+    def run() -> None:
+        try:
+            dataplane.load()
+        except BaseException as exc:  # noqa: BLE001 - anything from user code
+            logger.error("load() failed in %s (pid %d): %s: %s", where, os.getpid(),
+                         type(exc).__name__, exc, exc_info=exc)
+            logging.shutdown()
+            os._exit(WORKER_BOOT_ERROR)
+        logger.info("%s (pid %d) ready: load() finished", where, os.getpid())
+
+    t = threading.Thread(target=run, name="seldon-load", daemon=True)
+    t.start()
+    return t
+
+
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """gunicorn settings derived from ours: the gthread worker always (keep-alive even at 1 thread),
+    as :class:`~.worker.BalancedThreadWorker`, which spreads kept-alive connections over workers."""
+    opts: dict[str, Any] = {
+        "bind": f"{settings.host}:{settings.http_port}",
+        "workers": settings.workers,
+        "threads": settings.threads,
+        "worker_class": "seldon_py.transports.rest.worker.BalancedThreadWorker",
+        "timeout": settings.timeout,
+        "graceful_timeout": settings.graceful_timeout,
+        "keepalive": settings.keepalive,
+        "max_requests": settings.max_requests,
+        "max_requests_jitter": settings.max_requests_jitter,
+        "loglevel": settings.log_level.lower(),
+        "accesslog": "-" if settings.access_log else None,
+        "limit_request_line": 0,
+        "proc_name": f"seldon-rest:{settings.interface_name}",
+        "control_socket_disable": True,
+    }
+    return opts
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """A gunicorn application that builds the Flask app with ``app_factory`` in each worker."""
+
+    def __init__(self, app_factory: Callable[[], Flask], options: dict[str, Any]) -> None:
+        self._factory = app_factory
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            if value is not None and key in self.cfg.settings:
+                self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self._factory()
+
+
+def run_rest(settings: Settings, app_factory: Callable[[], Flask],
+             hooks: dict[str, Any] | None = None) -> None:
+    """Serve REST in this process until told to stop (blocks). ``hooks``: gunicorn server hooks."""
+    if settings.debug:
+        app = app_factory()
+        # werkzeug's server stops on KeyboardInterrupt; make SIGTERM behave like Ctrl-C
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            app.run(host=settings.host, port=settings.http_port,
+                    threaded=not settings.single_threaded, use_reloader=False)
+        except KeyboardInterrupt:
+            pass
+        return
+    GunicornServer(app_factory, {**gunicorn_options(settings), **(hooks or {})}).run()

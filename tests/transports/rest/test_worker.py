@@ -1,0 +1,79 @@
+"""The connection table behind :class:`seldon_py.transports.rest.worker.BalancedThreadWorker`: who counts,
+who pauses, who sheds (the e2e test in tests/e2e/test_rest_e2e.py runs the real workers)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+from seldon_py.transports.rest import worker as w
+from seldon_py.transports.rest.server import gunicorn_options
+from seldon_py.settings import Settings
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_worker_pauses_only_while_a_live_worker_holds_fewer():
+    t = w.ConnectionTable(4)
+    me = os.getpid()
+    t.publish(0, me, 3)
+    t.publish(1, me, 3)  # a live sibling (any live pid will do)
+    assert not t.fewer_elsewhere(0, 3)  # a tie: both accept
+    assert t.fewer_elsewhere(0, 4)  # I hold more: pause
+    assert not t.fewer_elsewhere(0, 4, by=2)  # but one more is no reason to shed
+    assert t.fewer_elsewhere(0, 5, by=2)
+    t.publish(1, me, 0)
+    assert t.fewer_elsewhere(0, 1) and not t.fewer_elsewhere(0, 0)
+
+
+def test_gone_stale_and_stopped_workers_do_not_count():
+    t = w.ConnectionTable(4)
+    me = os.getpid()
+    t.publish(0, me, 5)
+    t.publish(1, dead_pid(), 0)  # died without clearing its slot (SIGKILL, OOM)
+    assert not t.fewer_elsewhere(0, 5)
+    t.publish(2, me, 0)
+    t.values[2 * 3 + 2] -= int(w.STALE_S * 1000) + 1000  # has not published for too long
+    assert not t.fewer_elsewhere(0, 5)
+    t.publish(3, me, 0)
+    assert t.fewer_elsewhere(0, 5)
+    t.clear(3)  # a stopping worker withdraws
+    assert not t.fewer_elsewhere(0, 5)
+
+
+def test_slots_are_reused_once_their_worker_is_gone():
+    t = w.ConnectionTable(2)
+    a, b = SimpleNamespace(pid="[booting]"), SimpleNamespace(pid="[booting]")
+    assert t.assign(a) == 0
+    a.pid = os.getpid()  # the arbiter sets it after fork
+    assert t.assign(b) == 1
+    b.pid = os.getpid()
+    assert t.assign(SimpleNamespace(pid=None)) is None  # all taken: that worker just does not balance
+    t.publish(1, os.getpid(), 7)
+    b.pid = dead_pid()
+    assert t.assign(SimpleNamespace(pid=None)) == 1
+    assert list(t.values[3:6]) == [0, 0, 0]  # the dead worker's numbers are gone with it
+
+
+def test_the_table_is_shared_with_forked_workers():
+    t = w.ConnectionTable(2)
+    pid = os.fork()
+    if pid == 0:  # the "worker"
+        t.publish(1, os.getpid(), 9)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert t.values[3] == pid and t.values[4] == 9
+
+
+def test_gunicorn_runs_the_balanced_worker():
+    opts = gunicorn_options(Settings("M"))
+    assert opts["worker_class"] == "seldon_py.transports.rest.worker.BalancedThreadWorker"
+    from gunicorn.util import load_class
+
+    assert load_class(opts["worker_class"]) is w.BalancedThreadWorker
