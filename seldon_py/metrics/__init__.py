@@ -3,8 +3,9 @@
 Design: prometheus_client's multiprocess mode. The supervisor creates a private directory
 (:class:`MultiprocessDir`) before the user module is imported and before any fork; every serving
 process writes its values to memory-mapped files there; a thread of the supervisor merges them
-per scrape (:mod:`.server`). When a worker exits, its files are folded into an archive
-(:func:`process_exited`), so counters never go back and the file count stays bounded.
+per scrape (:mod:`.server`). When a REST worker exits, gunicorn's arbiter folds its files into an
+archive (:func:`process_exited`, via :func:`gunicorn_hooks`), so counters never go back across
+worker recycling and the file count stays bounded; gRPC processes live as long as the service.
 
 Exposed metrics (labels ``D`` = deployment_name, model_name, model_image, model_version,
 predictor_name, predictor_version; ``D+`` = ``D`` + the legacy seldon_deployment_name,

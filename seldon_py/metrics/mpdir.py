@@ -7,10 +7,12 @@ scrape time. This module owns that directory's life:
 * :meth:`MultiprocessDir.create` (in the supervisor, before the user module is imported and
   before any fork) makes a fresh private directory, exports ``PROMETHEUS_MULTIPROC_DIR`` so every
   child inherits it, and removes directories left behind by instances that were killed;
-* :func:`process_exited` (called by whoever reaps a serving process: the gunicorn arbiter's
-  ``child_exit`` hook, the gRPC parent) folds the dead process's counters and histograms into
-  ``<type>_archive.db`` and drops its live gauges, so values survive worker recycling while the
-  number of files (and the scrape cost) stays bounded;
+* :func:`process_exited` (called only by the gunicorn arbiter's ``child_exit`` hook, i.e. for
+  REST workers) folds the dead worker's counters and histograms into ``<type>_archive.db`` and
+  drops its live gauges, so values survive REST worker recycling (``--max-requests``) while the
+  number of files (and the scrape cost) stays bounded. gRPC processes are not folded: they are
+  reaped by the supervisor, and any of them exiting stops the whole service, so their files live
+  and die with the directory;
 * :func:`collect_lock` is held (shared) while a scrape reads the files and (exclusive) while a
   dead process's files are folded, so a scrape never counts a value twice or not at all.
 

@@ -67,6 +67,12 @@ def _accepts(fn: Callable[..., Any]) -> tuple[int | None, set[str], bool]:
     return (None if var_positional else positional), keywords, var_keyword
 
 
+def passes_meta(fn: Callable[..., Any]) -> bool:
+    """Whether :func:`data_caller` passes ``meta`` on to ``fn``."""
+    positional, keywords, var_kw = _accepts(fn)
+    return "meta" in keywords or var_kw or positional is None or positional >= 3
+
+
 def data_caller(fn: Callable[..., Any]) -> Caller:
     """A caller ``(X, names, meta) -> result`` for predict-like hooks, fixed at load time."""
     positional, keywords, var_kw = _accepts(fn)
@@ -107,6 +113,7 @@ class Dispatch:
 
     obj: Any
     data: dict[str, Caller] = field(default_factory=dict)  # predict/transform_*/route
+    meta_hooks: set[str] = field(default_factory=set)  # the data hooks that are given ``meta``
     raw: dict[str, Caller] = field(default_factory=dict)  # <hook> -> its *_raw method
     legacy: dict[tuple[str, str], Caller] = field(default_factory=dict)  # (hook, transport)
     aggregate: Caller | None = None
@@ -150,6 +157,8 @@ def reflect(obj: Any) -> Dispatch:
         fn = _implemented(obj, hook)
         if fn is not None:
             d.data[hook] = data_caller(fn)
+            if passes_meta(fn):
+                d.meta_hooks.add(hook)
     for hook in RAW_HOOKS:
         fn = _implemented(obj, f"{hook}_raw")
         if fn is not None:

@@ -7,6 +7,16 @@ run as soon as it holds ``max_batch_size`` rows, or when its oldest request has 
 ``max_latency`` seconds. Requests that cannot be batched (no array, 0-d, a batch of one that
 would exceed the size on its own) are called alone.
 
+``meta``: when ``predict`` takes a ``meta`` argument, only requests with equal ``meta`` share a
+batch (the batched call passes that one ``meta``), so the model never sees another request's
+``meta``. A request whose ``meta`` is not JSON-like or is larger than :data:`MAX_META_KEY_BYTES`
+serialised is called alone. When ``predict`` takes no ``meta``, ``meta`` does not matter.
+
+Runtime metrics (a :class:`SeldonResponse`'s ``metrics``) returned by one batched call are
+recorded once: the first request's slice is a plain :class:`SeldonResponse`, the others are
+:class:`SharedResponse` (its metrics are echoed in that response's ``meta.metrics`` but not
+recorded again). Runtime tags are copied to every slice.
+
 :class:`BatchPolicy` is the pure part (no threads, no clock of its own: every call takes ``now``),
 unit-tested with a fake clock; :class:`Batcher` drives it with threads and a real clock. Batching
 needs concurrency inside the process: use ``--threads`` (REST) / ``--grpc-threads`` (gRPC) > 1.
@@ -14,18 +24,33 @@ needs concurrency inside the process: use ``--threads`` (REST) / ``--grpc-thread
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import numpy as np
 
 from ..model.api import SeldonResponse
 
 logger = logging.getLogger(__name__)
+
+#: A ``meta`` longer than this, serialised, keeps its request out of batches (the key is bounded).
+MAX_META_KEY_BYTES = 4096
+
+
+class SharedResponse(SeldonResponse):
+    """A slice of a batched call's result whose runtime ``metrics`` another slice records.
+
+    The handler echoes ``metrics`` in the response's ``meta.metrics`` but must not record them:
+    they were returned by one call, which served several requests.
+    """
+
+    __slots__ = ()
 
 
 @dataclass
@@ -76,17 +101,44 @@ class BatchPolicy:
         return min(b.opened_at for b in self.pending.values()) + self.max_latency
 
 
-def batch_key(X: Any, kind: str, names: list[str]) -> Hashable | None:
-    """Requests with equal keys can share a batch; None means "call alone"."""
+_UNKEYABLE = object()
+
+
+def meta_key(meta: Any) -> Hashable:
+    """A hashable, bounded stand-in for ``meta``: equal for equal JSON values; ``_UNKEYABLE`` when
+    ``meta`` is not JSON-like or too large to key on."""
+    if meta is None:
+        return None
+    if isinstance(meta, dict) and not meta:
+        return "{}"
+    try:
+        text = json.dumps(meta, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return _UNKEYABLE
+    return text if len(text) <= MAX_META_KEY_BYTES else _UNKEYABLE
+
+
+def batch_key(X: Any, kind: str, names: list[str], meta: Any = None, by_meta: bool = False) -> Hashable | None:
+    """Requests with equal keys can share a batch; None means "call alone".
+
+    ``by_meta``: ``predict`` sees ``meta``, so requests with different ``meta`` must not share."""
     if not isinstance(X, np.ndarray) or X.ndim == 0 or X.dtype.kind not in "biuf":
         return None
-    return (kind, X.dtype.kind, X.shape[1:], tuple(names))
+    if not by_meta:
+        return (kind, X.dtype.kind, X.shape[1:], tuple(names))
+    mk = meta_key(meta)
+    if mk is _UNKEYABLE:
+        return None
+    return (kind, X.dtype.kind, X.shape[1:], tuple(names), mk)
 
 
 def run_batch(
     fn: Callable[[Any, list[str], Any], Any], batch: Batch
 ) -> None:
-    """Call ``fn`` once on the concatenated inputs and resolve each request's future with its slice."""
+    """Call ``fn`` once on the concatenated inputs and resolve each request's future with its slice.
+
+    The items of one batch have equal keys, so with ``by_meta`` their ``meta`` is the same; the
+    first item's is passed. Runtime metrics go with the first slice only (see the module doc)."""
     futures: list[Future[Any]] = [it[3] for it in batch.items]
     try:
         if len(batch.items) == 1:
@@ -111,10 +163,13 @@ def run_batch(
                 f"{' of shape ' + str(data.shape) if isinstance(data, np.ndarray) else ''})"
             )
         start = 0
-        for rows, fut in zip(batch.rows, futures):
+        for i, (rows, fut) in enumerate(zip(batch.rows, futures)):
             part = data[start:start + rows]
             start += rows
-            fut.set_result(SeldonResponse(part, tags, metrics) if tags or metrics else part)
+            if metrics and i > 0:
+                fut.set_result(SharedResponse(part, tags, metrics))
+            else:
+                fut.set_result(SeldonResponse(part, tags, metrics) if tags or metrics else part)
     except BaseException as exc:  # noqa: BLE001 - delivered to every waiting request
         for fut in futures:
             if not fut.done():
@@ -130,8 +185,11 @@ class Batcher:
         max_batch_size: int,
         max_latency: float,
         clock: Callable[[], float] = time.monotonic,
+        by_meta: bool = True,
     ) -> None:
+        """``by_meta``: ``fn`` passes ``meta`` on to the model (see :func:`batch_key`)."""
         self.fn = fn
+        self.by_meta = by_meta
         self.clock = clock
         self.policy = BatchPolicy(max_batch_size, max_latency)
         self.cond = threading.Condition()
@@ -147,14 +205,14 @@ class Batcher:
             self._thread.start()
 
     def submit(self, X: Any, names: list[str], meta: Any, kind: str) -> Any:
-        key = batch_key(X, kind, names)
+        key = batch_key(X, kind, names, meta, self.by_meta)
         if key is None or X.shape[0] >= self.policy.max_batch_size:
             return self.fn(X, names, meta)
         fut: Future[Any] = Future()
         with self.cond:
             self._ensure_thread()
             ready = self.policy.offer(key, (X, names, meta, fut), X.shape[0], self.clock())
-            self.cond.notify()
+            self.cond.notify_all()
         for batch in ready:  # full: run it here, no hand-off latency
             run_batch(self.fn, batch)
         return fut.result()

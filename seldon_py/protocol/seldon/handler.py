@@ -23,6 +23,7 @@ from ...errors import (
     NotReady,
     SeldonNotImplementedError,
 )
+from ...runtime.batching import SharedResponse
 from ...runtime.runtime import MetricsRecorder, NullRecorder
 from .payload import DATA_KINDS, Payload, RawResult, Response, build_response, unwrap
 from ...model.reflection import Dispatch
@@ -106,7 +107,7 @@ class DataPlane:
         if batching is not None and batching[0] > 1 and predict is not None:
             from ...runtime.batching import Batcher
 
-            self.batcher = Batcher(predict, batching[0], batching[1])
+            self.batcher = Batcher(predict, batching[0], batching[1], by_meta="predict" in dispatch.meta_hooks)
         self.unit = unit or UnitInfo()
         self.recorder = recorder or NullRecorder()
         self._metadata = metadata
@@ -131,8 +132,11 @@ class DataPlane:
             raise NotReady("The model is still loading: load() has not finished")
 
     # ----------------------------------------------------------------- helpers
-    def _custom_metrics(self, runtime: Any, method: str) -> list[dict[str, Any]]:
-        """Validate, record and return (with method tags) the user's metrics for one call."""
+    def _custom_metrics(self, runtime: Any, method: str, record_runtime: bool = True) -> list[dict[str, Any]]:
+        """Validate, record and return (with method tags) the user's metrics for one call.
+
+        ``record_runtime`` false: ``runtime`` came from a batched call that another request's
+        response records (:class:`~seldon_py.runtime.batching.SharedResponse`); only echo it."""
         collected: list[dict[str, Any]] = []
         fn = self.dispatch.metrics
         if fn is not None:
@@ -143,13 +147,17 @@ class DataPlane:
             if user is not None:
                 custom_metrics.validate_metrics(user)
                 collected.extend(user)
+        recorded = len(collected)
         if runtime is not None:
             custom_metrics.validate_metrics(runtime)
             collected.extend(runtime)
+            if record_runtime:
+                recorded = len(collected)
         if not collected:
             return collected
         tagged = custom_metrics.with_method_tag(collected, method)
-        self.recorder.record(tagged, method)
+        if recorded:
+            self.recorder.record(tagged[:recorded], method)
         return tagged
 
     def _user_tags(self) -> dict[str, Any] | None:
@@ -257,7 +265,7 @@ class DataPlane:
         if result is _MISSING:
             result = [] if hook == "predict" else payload.value
         data, rt_tags, rt_metrics = unwrap(result)
-        metrics = self._custom_metrics(rt_metrics, METHOD_LABELS[hook])
+        metrics = self._custom_metrics(rt_metrics, METHOD_LABELS[hook], not isinstance(result, SharedResponse))
         meta = self._meta([payload.meta], rt_tags, metrics, echo=True)
         return build_response(data, payload.kind, self.dispatch.class_names, meta)
 

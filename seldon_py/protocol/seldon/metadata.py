@@ -165,7 +165,10 @@ def default_metadata(image: str | None) -> dict[str, Any]:
 
 
 def parse_model_metadata_env(text: str | None) -> tuple[dict[str, Any], str | None]:
-    """Parse a ``MODEL_METADATA`` value (JSON, or YAML when PyYAML is installed).
+    """Parse a ``MODEL_METADATA`` value: JSON, else YAML (the Seldon operator passes YAML).
+
+    PyYAML is an install requirement; the ImportError branch only serves installs made without
+    dependencies (``pip install --no-deps``), and says so.
 
     Returns ``(mapping, None)``, or ``({}, warning)`` when the value is unusable; unset or blank
     is ``({}, None)``.

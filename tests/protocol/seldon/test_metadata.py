@@ -123,7 +123,6 @@ custom:
 
 
 def test_env_yaml():
-    pytest.importorskip("yaml")
     env, warn = parse_model_metadata_env(YAML_TEXT)
     assert warn is None
     assert wire(build(None, env)[0]) == GOLDEN
@@ -153,7 +152,6 @@ def test_env_unset_or_blank(text):
 )
 def test_env_unusable_is_ignored_with_warning(text, why):
     # 1.19 crashes at startup on a non-mapping value (even an empty string); we warn and ignore.
-    pytest.importorskip("yaml")
     env, warn = parse_model_metadata_env(text)
     assert env == {}
     assert warn.startswith("MODEL_METADATA") and "ignored" in warn and why in warn
@@ -371,3 +369,38 @@ def test_plain_model_does_not_import_jsonschema():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_pyyaml_is_a_runtime_dependency():
+    """The operator passes MODEL_METADATA as YAML: without PyYAML in production it was ignored."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    reqs = [Requirement(r) for r in requires("seldon-py") or []]
+    runtime = [r for r in reqs if r.name.lower() == "pyyaml" and r.marker is None]
+    assert runtime, "pyyaml must be in install_requires, not only in an extra"
+
+
+class PlainModel:
+    """No init_metadata(): the metadata is the defaults with MODEL_METADATA over them."""
+
+    def predict(self, X, names):
+        return X
+
+
+def test_yaml_model_metadata_names_the_model_through_the_real_path():
+    from seldon_py.server import Microservice
+    from seldon_py.settings import parse_settings
+
+    env = {"MODEL_METADATA": YAML_TEXT, "PREDICTIVE_UNIT_IMAGE": "registry/image-name:0.3"}
+    service = Microservice(parse_settings([f"{__name__}.PlainModel"], env, ""))
+    service.prepare()
+    assert service.metadata_error is None
+    assert service.metadata is not None
+    assert service.metadata["name"] == "my-model" and service.metadata["versions"] == ["v1"]
+    # without MODEL_METADATA the image names it (what production silently fell back to)
+    service = Microservice(parse_settings([f"{__name__}.PlainModel"], {"PREDICTIVE_UNIT_IMAGE": env[
+        "PREDICTIVE_UNIT_IMAGE"]}, ""))
+    service.prepare()
+    assert service.metadata is not None and service.metadata["name"] == "registry/image-name"
