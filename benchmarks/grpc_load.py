@@ -5,9 +5,9 @@ One-shot:
     python3 grpc_load.py --target 127.0.0.1:5000 --body request.bin --concurrency 8 --duration 5
 
 sends the pre-serialised request bytes (no protobuf work on the client: bytes in, bytes out) from
-`--concurrency` coroutines, each keeping one call in flight, for `--duration` seconds, and prints one line `RESULT {json}`: requests, errors, req/s, latency percentiles (µs)
-and the generator's own CPU time, so its own ceiling is known (CPU s per request → the most one
-core could drive).
+`--concurrency` coroutines, each keeping one call in flight, for `--duration` seconds, and prints
+one line `RESULT {json}`: requests, errors, req/s, latency percentiles (µs) and the generator's
+own CPU time, so its own ceiling is known (CPU s per request → the most one core could drive).
 
 Connections: `--channels K` (default: one per coroutine, like wrk's one connection per in-flight
 request) separate channels, each with its own TCP connection (local subchannel pool), coroutine i

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import http.client
 import importlib.metadata
 import json
 import os
@@ -38,10 +39,9 @@ import sys
 import tempfile
 import threading
 import time
-import http.client
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -1161,10 +1161,10 @@ def versions(ref_venv: Path | None) -> dict:
     ref: dict = {}
     if ref_venv:
         code = ("import importlib.metadata as m, platform, json; d={'python': platform.python_version()}\n"
-                "for p in ['seldon-core'] + %r:\n"
+                f"for p in ['seldon-core'] + {pkgs!r}:\n"
                 "    try: d[p]=m.version(p)\n"
                 "    except Exception: d[p]='-'\n"
-                "print(json.dumps(d))" % pkgs)
+                "print(json.dumps(d))")
         out = subprocess.run([str(ref_venv / "bin" / "python"), "-c", code], capture_output=True, text=True)
         try:
             ref = json.loads(out.stdout)
@@ -1330,7 +1330,8 @@ def render(settings: Settings, res: Results, analysis: dict, targets: list[dict]
         for name, e in p["systems"].items():
             head = f"| {p['case']} | {p['workers']} | {p['concurrency']} | {name} |"
             if "na" in e:
-                add(head + f" n/a: {str(e['na'])[:120].replace('|', '/')} | | | | | | | | | | {e['rounds_ok']}/{e['rounds']} | |")
+                why = str(e["na"])[:120].replace("|", "/")
+                add(head + f" n/a: {why} | | | | | | | | | | {e['rounds_ok']}/{e['rounds']} | |")
                 continue
             rv = p["ours_vs"].get(name, {})
             add(head + f" {fmt_num(e['rps'])} | {fmt_ms(e['p50_ms'])} | {fmt_ms(e['p99_ms'])} | "
@@ -1453,7 +1454,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="smoke run: every case at concurrency 1, workers 1 (or at its own points), one "
                     "1-second round (< 1 min)")
     ap.add_argument("--cases", help=f"comma list of cases (default all: {','.join(CASES_BY_NAME)})")
-    ap.add_argument("--systems", help=f"comma list of systems (default: {','.join(s for s in SYSTEMS if SYSTEMS[s].default)}; "
+    defaults = ",".join(s for s in SYSTEMS if SYSTEMS[s].default)
+    ap.add_argument("--systems", help=f"comma list of systems (default: {defaults}; "
                     f"also: {','.join(s for s in SYSTEMS if not SYSTEMS[s].default)})")
     ap.add_argument("--concurrency",
                     help="comma list of in-flight requests (default 1,8,32; not for cases with their own)")

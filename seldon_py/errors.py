@@ -11,8 +11,8 @@ users already know). It carries:
 Tree::
 
     SeldonMicroserviceException            400 MICROSERVICE_BAD_DATA (default)
-    ├── SeldonNotImplementedError          400  "the user class does not implement this"
-    │   └── MethodNotDefined               400, gRPC UNIMPLEMENTED ("Route not defined", ...)
+    ├── SeldonNotImplementedError          400  raised by a user method: "not implemented, fall back"
+    ├── MethodNotDefined                   400, gRPC UNIMPLEMENTED ("Route not defined", ...)
     ├── BadRequest                         400 MICROSERVICE_BAD_DATA
     ├── NotFound                           404 MICROSERVICE_NOT_FOUND
     ├── MethodNotAllowed                   405 MICROSERVICE_METHOD_NOT_ALLOWED
@@ -70,8 +70,13 @@ class SeldonNotImplementedError(SeldonMicroserviceException):
     """Raised by a user method (or the :class:`SeldonComponent` defaults) to mean "not implemented"."""
 
 
-class MethodNotDefined(SeldonNotImplementedError):
-    """The user class has no implementation of a method the request needs (route, aggregate)."""
+class MethodNotDefined(SeldonMicroserviceException):
+    """The user class has no implementation of a method the request needs (route, aggregate).
+
+    Not a :class:`SeldonNotImplementedError`: that one, raised by a user method, means "fall back
+    to the default" (e.g. from ``predict_raw`` to ``predict``); a ``MethodNotDefined`` raised by
+    user code (a model delegating to another node, say) is an error the client must see.
+    """
 
     grpc_code = "UNIMPLEMENTED"
 

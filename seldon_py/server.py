@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import SeldonNotImplementedError
 from .metrics.mpdir import MultiprocessDir
@@ -31,8 +32,8 @@ from .model.loader import StartupError, instantiate, load_user_class
 from .model.reflection import Dispatch, reflect
 from .process.supervisor import Child, InProcessService, Supervisor, freeze_before_worker_fork, share_before_fork
 from .protocol.seldon import metadata as metadata_mod
-from .protocol.seldon.handler import DataPlane, UnitInfo
-from .runtime.runtime import MetricsRecorder, NullObserver, RequestObserver
+from .protocol.seldon.handler import SeldonHandler, UnitInfo
+from .runtime.runtime import MetricsRecorder, ModelRuntime, NullObserver, RequestObserver, start_loading
 from .settings import Settings
 
 logger = logging.getLogger("seldon_py")
@@ -79,7 +80,7 @@ def _gunicorn_worker_module(settings: Settings) -> str:
     from .transports.rest.server import gunicorn_options
 
     worker = str(gunicorn_options(settings)["worker_class"])
-    return SUPPORTED_WORKERS.get(worker, worker).rpartition(".")[0]
+    return str(SUPPORTED_WORKERS.get(worker, worker)).rpartition(".")[0]
 
 
 class Microservice:
@@ -97,11 +98,19 @@ class Microservice:
         self.dispatch: Dispatch | None = None
         self.metadata: dict[str, Any] | None = None
         self.metadata_error: str | None = None
+        #: the multiprocess metrics directory (set by :meth:`run`), and (pid, its ServiceMetrics)
+        self.metrics_dir: str | None = None
+        self._metrics: tuple[int, Any] | None = None
 
     # ------------------------------------------------------------- building
     def prepare(self) -> None:
         """Import and construct the user object, reflect on it, compute metadata (in the parent)."""
         s = self.settings
+        # before anything registers our protos: TensorFlow / seldon_core, if the model uses them,
+        # must register theirs first (see seldon_py.proto._compat)
+        from .proto import preload_foreign_protos
+
+        preload_foreign_protos()
         cls = load_user_class(s.interface_name)
         self.user = instantiate(cls, s.parameters)
         self.dispatch = reflect(self.user)
@@ -119,21 +128,29 @@ class Microservice:
             executor_enabled=s.executor_enabled,
         )
 
+    def process_metrics(self) -> Any:
+        """This serving process's :class:`~seldon_py.metrics.recorder.ServiceMetrics`, made on
+        first use in the process (after fork) and kept on this object, not in a module global."""
+        pid = os.getpid()
+        if self._metrics is None or self._metrics[0] != pid:
+            if self.metrics_dir is None:
+                raise RuntimeError("the metrics directory has not been created (Microservice.run does)")
+            from .metrics import service_metrics
+
+            self._metrics = (pid, service_metrics(self.settings, self.metrics_dir))
+        return self._metrics[1]
+
     def make_recorder(self) -> MetricsRecorder:
         """This process's recorder of custom metrics and feedback."""
         if self.recorder_factory is not None:
             return self.recorder_factory()
-        from .metrics import service_metrics
-
-        return service_metrics(self.settings)
+        return self.process_metrics()  # type: ignore[no-any-return]
 
     def make_observer(self) -> RequestObserver:
         """This process's request metrics (for the REST app and the gRPC servicer)."""
         if not self.metrics_enabled:
             return NullObserver()
-        from .metrics import service_metrics
-
-        return service_metrics(self.settings)
+        return self.process_metrics()  # type: ignore[no-any-return]
 
     def batching(self, threads: int) -> tuple[int, float] | None:
         """(max batch size, max latency in s) for a serving process with ``threads`` threads, or
@@ -163,33 +180,54 @@ class Microservice:
                            f"{s.max_batch_latency_ms:g} ms for rows that cannot arrive")
         return out
 
-    def make_dataplane(self, threads: int | None = None) -> DataPlane:
-        """A data plane for one serving process with ``threads`` threads (default: REST's)."""
+    def make_runtime(self, threads: int) -> ModelRuntime:
+        """The runtime of one serving process with ``threads`` threads."""
         assert self.dispatch is not None
-        return DataPlane(
+        return ModelRuntime(
             self.dispatch,
-            self.unit_info(),
             recorder=self.make_recorder(),
-            metadata=self.metadata,
-            metadata_error=self.metadata_error,
-            batching=self.batching(self.settings.threads if threads is None else threads),
+            batching=self.batching(threads),
             preloaded=self.settings.preload,
         )
 
-    def rest_app_factory(self) -> Any:
-        """Called in each REST worker: a fresh data plane, load() started, the Flask app."""
-        from .transports.rest.app import create_app
-        from .transports.rest.server import start_loading
+    def make_dataplane(self, threads: int | None = None, transport: str = "rest") -> SeldonHandler:
+        """The Seldon handler (on a fresh runtime) of one serving process of ``transport`` with
+        ``threads`` threads (default: REST's)."""
+        return SeldonHandler(
+            self.make_runtime(self.settings.threads if threads is None else threads),
+            self.unit_info(),
+            metadata=self.metadata,
+            metadata_error=self.metadata_error,
+            transport=transport,
+        )
 
-        dataplane = self.make_dataplane()
-        start_loading(dataplane, "REST worker")
+    def rest_app_factory(self) -> Any:
+        """Called in each REST worker: a fresh handler, load() started, the Flask app."""
+        from .transports.rest.app import create_app
+
+        handler = self.make_dataplane()
+        start_loading(handler.runtime, "REST worker")
         return create_app(
-            dataplane,
+            handler,
             max_payload_bytes=self.settings.max_payload_bytes,
             payload_passthrough=self.settings.payload_passthrough,
             error_blueprint=self.dispatch.model_error_handler if self.dispatch else None,
             observer=self.make_observer(),
+            blueprints=self.extension_blueprints(),
         )
+
+    def extension_blueprints(self) -> list[Any]:
+        """The user object's ``rest_blueprint()``, if it has one (called in each REST worker)."""
+        fn = self.dispatch.rest_blueprint if self.dispatch else None
+        if fn is None:
+            return []
+        blueprint = fn()
+        return [] if blueprint is None else [blueprint]
+
+    def extension_grpc_handlers(self) -> list[Any]:
+        """The user object's ``grpc_handlers()``, if it has one (called in each gRPC process)."""
+        fn = self.dispatch.grpc_handlers if self.dispatch else None
+        return list(fn() or ()) if fn is not None else []
 
     def children(self) -> list[Child]:
         from .transports.rest.server import run_rest
@@ -199,7 +237,8 @@ class Microservice:
         if self.metrics_enabled:
             from .metrics import gunicorn_hooks
 
-            hooks.update(gunicorn_hooks())
+            assert self.metrics_dir is not None
+            hooks.update(gunicorn_hooks(self.metrics_dir))
         kids = [Child("REST server", lambda: run_rest(s, self.rest_app_factory, hooks))]
         for i in range(s.grpc_workers):  # 0 disables gRPC
             kids.append(Child(f"gRPC server {i + 1}", self._run_grpc))
@@ -210,7 +249,7 @@ class Microservice:
     def child_imports(self) -> tuple[str, ...]:
         """The modules the children will import (see :func:`share_before_fork`)."""
         s = self.settings
-        modules = DEBUG_REST_IMPORTS if s.debug else REST_IMPORTS + (_gunicorn_worker_module(s),)
+        modules: tuple[str, ...] = DEBUG_REST_IMPORTS if s.debug else REST_IMPORTS + (_gunicorn_worker_module(s),)
         if s.grpc_workers:
             modules += GRPC_IMPORTS
         if self.metrics_enabled:
@@ -223,13 +262,15 @@ class Microservice:
             return []
         from .metrics.server import MetricsService
 
-        return [MetricsService(self.settings, os.getpid())]
+        assert self.metrics_dir is not None
+        return [MetricsService(self.settings, os.getpid(), self.metrics_dir)]
 
     def _run_grpc(self) -> None:
         """Body of a gRPC worker process (its modules were imported before the fork)."""
         from .transports.grpc.server import run_grpc
 
-        run_grpc(self.settings, lambda: self.make_dataplane(self.settings.grpc_threads), self.make_observer)
+        run_grpc(self.settings, lambda: self.make_dataplane(self.settings.grpc_threads, "grpc"), self.make_observer,
+                 self.extension_grpc_handlers)
 
     # ------------------------------------------------------------- running
     def preload(self) -> None:
@@ -247,18 +288,20 @@ class Microservice:
         logger.info("load() finished in the main process in %.2fs (--preload)", time.monotonic() - started)
 
     def run(self) -> int:
-        # before the user module is imported (it may import prometheus_client) and before any fork
+        # before any fork: every serving process writes its metric files there
         try:
             metrics_dir = MultiprocessDir.create() if self.metrics_enabled else None
         except OSError as exc:
             raise StartupError(
                 f"cannot create the metrics directory (check PROMETHEUS_MULTIPROC_DIR or TMPDIR): {exc}"
             ) from None
+        self.metrics_dir = metrics_dir.path if metrics_dir is not None else None
         try:
             return self._run()
         finally:
             if metrics_dir is not None:
                 metrics_dir.remove()
+            self.metrics_dir = None
 
     def _run(self) -> int:
         self.prepare()

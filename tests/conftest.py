@@ -15,6 +15,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def wait_until(condition, timeout: float = 60.0, what: str = "condition", detail=lambda: "") -> None:
+    """Poll ``condition()`` until it is true: waiting on another process's readiness (a file, a
+    log line), never a fixed sleep. ``timeout`` only guards against a hang; it measures nothing."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{detail()}")
+        time.sleep(0.02)
+
+
 def free_ports(n: int) -> list[int]:
     """n distinct free loopback ports (every socket held open until all are chosen)."""
     socks = []
@@ -101,3 +111,12 @@ def start_service(tmp_path):
     yield start
     for svc in started:
         svc.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_test_leaks_the_metrics_directory_into_the_environment():
+    """Nothing in seldon_py writes PROMETHEUS_MULTIPROC_DIR; a test that leaves it changed would
+    send every later test's metrics (and the child processes they start) to the wrong place."""
+    before = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    yield
+    assert os.environ.get("PROMETHEUS_MULTIPROC_DIR") == before, "PROMETHEUS_MULTIPROC_DIR was changed"

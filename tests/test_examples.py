@@ -46,7 +46,8 @@ def readme(name: str) -> str:
 def readme_command(name: str) -> list[str]:
     """The arguments after ``seldon-core-microservice`` on the README's one command line."""
     matches = COMMAND_RE.findall(readme(name))
-    assert len(matches) == 1, f"{name}/README.md must hold exactly one 'cd examples/{name} && seldon-core-microservice ...' line"
+    assert len(matches) == 1, (f"{name}/README.md must hold exactly one "
+                               f"'cd examples/{name} && seldon-core-microservice ...' line")
     folder, args = matches[0]
     assert folder == name
     return shlex.split(args)

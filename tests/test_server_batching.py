@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seldon_py.model.reflection import reflect
+from seldon_py.runtime.runtime import NullRecorder
 from seldon_py.server import Microservice
 from seldon_py.settings import parse_settings
 
@@ -15,7 +16,7 @@ class Model:
 
 
 def service(*flags: str) -> Microservice:
-    ms = Microservice(parse_settings(["Model", *flags], {}, ""))
+    ms = Microservice(parse_settings(["Model", *flags], {}, ""), recorder_factory=NullRecorder)
     ms.dispatch = reflect(Model())
     return ms
 
@@ -45,5 +46,5 @@ def test_warnings_say_what_to_set(flags, expect):
     ms = service("--max-batch-size", "32", *flags)
     warnings = ms.batching_warnings()
     assert len(warnings) == len(expect)
-    for text, part in zip(warnings, expect):
+    for text, part in zip(warnings, expect, strict=True):
         assert part in text

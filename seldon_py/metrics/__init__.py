@@ -32,14 +32,14 @@ GAUGE semantics across processes: the most recent value set by any process wins 
 type and tag names for the life of the service; a request that breaks that gets 500
 ``MICROSERVICE_BAD_METRIC`` (:class:`.names.NameClaims`).
 
-Importing this package does not import prometheus_client.
+Importing this package does not import prometheus_client, and nothing here keeps module-level
+state, writes ``os.environ`` or patches prometheus_client: the composition root
+(:mod:`seldon_py.server`) creates the directory and one :class:`~.recorder.ServiceMetrics` per
+serving process, and passes them down.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
-import threading
 from typing import TYPE_CHECKING, Any
 
 from .mpdir import ENV, MultiprocessDir, process_exited
@@ -49,41 +49,25 @@ if TYPE_CHECKING:
 
 __all__ = ["ENV", "MultiprocessDir", "process_exited", "service_metrics", "gunicorn_hooks"]
 
-_instance: ServiceMetrics | None = None
-_instance_lock = threading.Lock()
+
+def service_metrics(settings: Any, directory: str) -> ServiceMetrics:
+    """A new :class:`~.recorder.ServiceMetrics` writing to ``directory``, labelled from ``settings``.
+
+    Not cached here: the composition root makes one per serving process and passes it down."""
+    from .names import deployment_label_values
+    from .recorder import ServiceMetrics
+
+    labels = deployment_label_values(
+        settings.deployment_id, settings.unit_id, settings.unit_image,
+        settings.predictor_id, settings.predictor_labels,
+    )
+    return ServiceMetrics(directory, labels)
 
 
-def service_metrics(settings: Any) -> ServiceMetrics:
-    """This process's :class:`~.recorder.ServiceMetrics` (one per process, made on first use).
-
-    Normally ``$PROMETHEUS_MULTIPROC_DIR`` was set by the supervisor; if not (a Flask app built
-    outside the service, as in tests), a directory private to this process is made and removed
-    at exit.
-    """
-    global _instance
-    with _instance_lock:
-        if _instance is not None and _instance.pid == os.getpid():
-            return _instance
-        from .names import deployment_label_values
-        from .recorder import ServiceMetrics
-
-        directory = os.environ.get(ENV)
-        if not directory or not os.path.isdir(directory):
-            own = MultiprocessDir.create()
-            atexit.register(own.remove)
-            directory = own.path
-        labels = deployment_label_values(
-            settings.deployment_id, settings.unit_id, settings.unit_image,
-            settings.predictor_id, settings.predictor_labels,
-        )
-        _instance = ServiceMetrics(directory, labels)
-        return _instance
-
-
-def gunicorn_hooks() -> dict[str, Any]:
+def gunicorn_hooks(directory: str) -> dict[str, Any]:
     """gunicorn server hooks: fold an exited worker's metric files (runs in the arbiter)."""
 
     def child_exit(server: Any, worker: Any) -> None:
-        process_exited(worker.pid)
+        process_exited(worker.pid, directory)
 
     return {"child_exit": child_exit}

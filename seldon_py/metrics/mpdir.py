@@ -4,9 +4,11 @@ prometheus_client's multiprocess mode keeps each process's values in memory-mapp
 ``<type>_<pid>.db`` inside ``$PROMETHEUS_MULTIPROC_DIR``; the metrics server merges all of them at
 scrape time. This module owns that directory's life:
 
-* :meth:`MultiprocessDir.create` (in the supervisor, before the user module is imported and
-  before any fork) makes a fresh private directory, exports ``PROMETHEUS_MULTIPROC_DIR`` so every
-  child inherits it, and removes directories left behind by instances that were killed;
+* :meth:`MultiprocessDir.create` (in the supervisor, before any fork) makes a fresh private
+  directory and removes directories left behind by instances that were killed. Its path is
+  handed down explicitly (the composition root gives it to each serving process's
+  :class:`~.recorder.ServiceMetrics`, to the metrics server and to the gunicorn hook); nothing
+  is exported through ``os.environ`` and prometheus_client's global value class is left alone;
 * :func:`process_exited` (called only by the gunicorn arbiter's ``child_exit`` hook, i.e. for
   REST workers) folds the dead worker's counters and histograms into ``<type>_archive.db`` and
   drops its live gauges, so values survive REST worker recycling (``--max-requests``) while the
@@ -16,8 +18,7 @@ scrape time. This module owns that directory's life:
 * :func:`collect_lock` is held (shared) while a scrape reads the files and (exclusive) while a
   dead process's files are folded, so a scrape never counts a value twice or not at all.
 
-No prometheus_client import at module level: the value class it uses is chosen when it is first
-imported, which must happen after ``PROMETHEUS_MULTIPROC_DIR`` is set.
+No prometheus_client import at module level (only :func:`_fold` reads its file format).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import glob
 import logging
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -45,21 +45,19 @@ ARCHIVE = "archive"  # the "pid" part of the file names that hold dead processes
 class MultiprocessDir:
     """A private ``PROMETHEUS_MULTIPROC_DIR`` for one service instance."""
 
-    def __init__(self, path: str, owner_fd: int, previous_env: str | None) -> None:
+    def __init__(self, path: str, owner_fd: int) -> None:
         self.path = path
         self._owner_fd = owner_fd
-        self._previous_env = previous_env
         self._creator = os.getpid()
 
     @classmethod
     def create(cls, base: str | None = None) -> MultiprocessDir:
-        """Make the directory and point ``PROMETHEUS_MULTIPROC_DIR`` at it.
+        """Make the directory (and only that: the environment is not touched).
 
         It is created inside ``base``, else inside a ``PROMETHEUS_MULTIPROC_DIR`` the operator set
         (treated as a parent directory), else in ``$TMPDIR``.
         """
-        previous = os.environ.get(ENV)
-        parent = base or previous or tempfile.gettempdir()
+        parent = base or os.environ.get(ENV) or tempfile.gettempdir()
         os.makedirs(parent, exist_ok=True)
         remove_stale(parent)
         staging = tempfile.mkdtemp(prefix=_CREATING, dir=parent)
@@ -68,13 +66,11 @@ class MultiprocessDir:
         os.write(fd, f"{os.getpid()}\n".encode())
         path = os.path.join(parent, PREFIX + os.path.basename(staging)[len(_CREATING):])
         os.rename(staging, path)  # visible to remove_stale only once it is locked
-        os.environ[ENV] = path
-        use_multiprocess_values()
         logger.debug("metrics directory %s", path)
-        return cls(path, fd, previous)
+        return cls(path, fd)
 
     def remove(self) -> None:
-        """Delete the directory (only in the process that created it) and restore the env."""
+        """Delete the directory (only in the process that created it)."""
         if os.getpid() != self._creator:
             return
         shutil.rmtree(self.path, ignore_errors=True)
@@ -82,14 +78,6 @@ class MultiprocessDir:
             os.close(self._owner_fd)
         except OSError:
             pass
-        if os.environ.get(ENV) == self.path:
-            if self._previous_env is None:
-                del os.environ[ENV]
-            else:
-                os.environ[ENV] = self._previous_env
-            values = sys.modules.get("prometheus_client.values")
-            if values is not None:  # metrics made from now on must not write to a deleted dir
-                values.ValueClass = values.get_value_class()  # type: ignore[attr-defined]
 
 
 def remove_stale(parent: str) -> None:
@@ -109,19 +97,6 @@ def remove_stale(parent: str) -> None:
         os.close(fd)
 
 
-def use_multiprocess_values() -> None:
-    """Make prometheus_client write new metrics to ``$PROMETHEUS_MULTIPROC_DIR``.
-
-    prometheus_client chooses its value class when first imported. If it was imported before the
-    directory existed (by a library, or by an earlier service in the same test process), replace
-    the choice; a fresh class also forgets files it opened in a previous directory. Metrics that
-    were created before this call keep counting in memory only.
-    """
-    values = sys.modules.get("prometheus_client.values")
-    if values is not None:
-        values.ValueClass = values.MultiProcessValue()  # type: ignore[attr-defined]
-
-
 @contextlib.contextmanager
 def collect_lock(path: str, exclusive: bool = False) -> Iterator[None]:
     fd = os.open(os.path.join(path, _LOCK), os.O_CREAT | os.O_RDWR, 0o600)
@@ -139,7 +114,7 @@ def files_of(pid: int, path: str) -> list[str]:
     )
 
 
-def process_exited(pid: int, path: str | None = None) -> None:
+def process_exited(pid: int, path: str | None) -> None:
     """Fold the files of a serving process that has exited (and been reaped) into the archive.
 
     Counters, histograms and summaries are added to ``<type>_archive.db``; ``max``/``min``/
@@ -147,7 +122,6 @@ def process_exited(pid: int, path: str | None = None) -> None:
     are dropped; per-process ``all`` gauges are left alone, as prometheus_client documents.
     Never raises: metrics must not take the server down.
     """
-    path = path or os.environ.get(ENV)
     if not path or not os.path.isdir(path):
         return
     try:

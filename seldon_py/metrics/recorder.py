@@ -3,8 +3,10 @@
 :class:`ServiceMetrics` implements both :class:`~seldon_py.runtime.runtime.MetricsRecorder` (custom
 metrics from ``metrics()``/``SeldonResponse``/raw responses, and feedback) and
 :class:`~seldon_py.runtime.runtime.RequestObserver` (one call before and one after every REST request or
-gRPC call). Values go to ``$PROMETHEUS_MULTIPROC_DIR``; the metrics server merges every process's
-files at scrape time, so all counts are exact across workers, threads and recycled workers.
+gRPC call). Values go to the multiprocess directory it is given (never through the environment or
+prometheus_client's global value class: every value is written by :class:`~.mmapfile.ValueFile`
+in prometheus_client's file format); the metrics server merges every process's files at scrape
+time, so all counts are exact across workers, threads and recycled workers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import math
 import os
 import threading
+import time
 from typing import Any
 
 from ..errors import BadMetric
@@ -33,12 +36,23 @@ _SIZE = names.SIZE_BUCKETS
 
 
 class _Family:
-    __slots__ = ("kind", "labelnames", "metric")
+    __slots__ = ("kind", "name", "labelnames")
 
-    def __init__(self, kind: str, labelnames: tuple[str, ...], metric: Any) -> None:
+    def __init__(self, kind: str, name: str, labelnames: tuple[str, ...]) -> None:
         self.kind = kind
+        self.name = name  # the family name in the exposition
         self.labelnames = labelnames
-        self.metric = metric
+
+
+class _Child:
+    """The value slots of one labelled series of a custom metric (or a feedback counter)."""
+
+    __slots__ = ("kind", "slot", "buckets")
+
+    def __init__(self, kind: str, slot: int, buckets: list[int] | None = None) -> None:
+        self.kind = kind  # COUNTER: slot in the counter file; GAUGE: in the gauge file; TIMER: sum
+        self.slot = slot
+        self.buckets = buckets
 
 
 class _Flight:
@@ -70,52 +84,58 @@ class _Series:
 class ServiceMetrics:
     """All metrics of one serving process. Create it in that process (after fork).
 
-    ``directory`` is the multiprocess directory (``$PROMETHEUS_MULTIPROC_DIR``, which
-    prometheus_client also reads); ``labels`` the values of :data:`names.DEPLOYMENT_LABELS`.
+    ``directory`` is the multiprocess directory (see :class:`~.mpdir.MultiprocessDir`); ``labels``
+    the values of :data:`names.DEPLOYMENT_LABELS`.
     """
 
     def __init__(self, directory: str, labels: dict[str, str]) -> None:
-        from prometheus_client import Counter
-
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR") != directory:
-            raise ValueError("ServiceMetrics: PROMETHEUS_MULTIPROC_DIR must be the metrics directory")
         self.directory = directory
         self.labels = dict(labels)
         self.pid = os.getpid()
         self._claims = names.NameClaims(directory)
         self._families: dict[str, _Family] = {}
-        self._children: dict[tuple[Any, ...], tuple[str, Any]] = {}
+        self._children: dict[tuple[Any, ...], _Child] = {}
         self._lock = threading.Lock()
         self._warned_reward = False
+        self._init_request_metrics()
 
         feedback_labels = tuple(sorted(("method", *names.DEPLOYMENT_LABELS)))
         for family in (names.FEEDBACK, names.FEEDBACK_REWARD):
             self._claims.claim("counter", family, feedback_labels, family)
+            # a user COUNTER of the same name and labels shares these (as in Seldon Core)
+            self._families[family] = _Family("COUNTER", family, feedback_labels)
         fb_values = {**self.labels, "method": "feedback"}
-        feedback = Counter(names.FEEDBACK, "Feedback requests received", feedback_labels, registry=None)
-        reward = Counter(names.FEEDBACK_REWARD, "Sum of the non-negative rewards received",
-                         feedback_labels, registry=None)
-        # a user COUNTER of the same name and labels shares these (as in Seldon Core)
-        self._families[names.FEEDBACK] = _Family("COUNTER", feedback_labels, feedback)
-        self._families[names.FEEDBACK_REWARD] = _Family("COUNTER", feedback_labels, reward)
-        self._feedback = feedback.labels(**fb_values)
-        self._reward = reward.labels(**fb_values)
-        self._init_request_metrics()
+        with self._lock:
+            self._feedback = self._counter_slot(names.FEEDBACK, fb_values, "Feedback requests received")
+            self._reward = self._counter_slot(names.FEEDBACK_REWARD, fb_values,
+                                              "Sum of the non-negative rewards received")
 
     # ------------------------------------------------------------------ custom metrics
+    def _counter_slot(self, family: str, labels: dict[str, str], help_text: str) -> int:
+        """(Under the lock.) A new counter value ``<family>_total`` with these labels."""
+        return self._req_counter.add_slot(value_key(family, family + "_total", labels, help_text))
+
     def record(self, metrics: list[dict[str, Any]], method: str) -> None:
         """Record validated metric dicts; BadMetric (500) if one cannot be recorded as it is."""
-        resolved = [self._resolve(m, method) for m in metrics]  # all or nothing
-        for (kind, child), m in zip(resolved, metrics):
-            value = m["value"]
-            if kind == "COUNTER":
-                child.inc(value)
-            elif kind == "GAUGE":
-                child.set(value)
-            else:
-                child.observe(value / 1000.0)
+        with self._lock:
+            resolved = [self._resolve(m, method) for m in metrics]  # all or nothing
+            counters, gauges, histograms = self._req_counter.view, self._gauge.view, self._req_histogram.view
+            now = time.time()
+            for child, m in zip(resolved, metrics):
+                value = m["value"]
+                if child.kind == "COUNTER":
+                    counters[child.slot] += value
+                elif child.kind == "GAUGE":
+                    gauges[child.slot] = float(value)
+                    gauges[child.slot + 1] = now  # prometheus_client's "mostrecent": latest wins
+                else:
+                    seconds = value / 1000.0
+                    assert child.buckets is not None
+                    histograms[child.slot] += seconds
+                    histograms[child.buckets[bisect_left(names.TIMER_BUCKETS, seconds)]] += 1.0
 
-    def _resolve(self, m: dict[str, Any], method: str) -> tuple[str, Any]:
+    def _resolve(self, m: dict[str, Any], method: str) -> _Child:
+        """(Under the lock.)"""
         key, kind, value = m["key"], m["type"], m["value"]
         if kind != "GAUGE" and not math.isfinite(value):
             raise BadMetric(f"Bad metric created during request: {key}: {kind} value {value} is not finite")
@@ -127,47 +147,46 @@ class ServiceMetrics:
         labels = {**tags, "method": method, **self.labels}
         labelnames = tuple(sorted(labels))
         family = self._family(key, kind, labelnames)
-        child = family.metric.labels(**labels)
-        self._children[cache_key] = (kind, child)
-        return kind, child
+        help_text = _HELP[kind]
+        if kind == "COUNTER":
+            child = _Child(kind, self._counter_slot(family.name, labels, help_text))
+        elif kind == "GAUGE":
+            child = _Child(kind, self._gauge.add_slot(value_key(family.name, family.name, labels, help_text)))
+        else:
+            total, buckets = self._histogram_slots(family.name, help_text, labels, names.TIMER_BUCKETS)
+            child = _Child(kind, total, buckets)
+        self._children[cache_key] = child
+        return child
 
     def _family(self, key: str, kind: str, labelnames: tuple[str, ...]) -> _Family:
-        from prometheus_client import Counter, Gauge, Histogram
-
+        """(Under the lock.) The family of a custom metric, claimed service-wide on first use."""
         # COUNTER "x" and "x_total" are one family "x", exposed as x_total (prometheus_client's rule)
         family_name = key[:-6] if kind == "COUNTER" and key.endswith("_total") else key
         fam = self._families.get(family_name)
         if fam is not None and fam.kind == kind and fam.labelnames == labelnames:
             return fam
+        reserved = [n for n in labelnames if n.startswith("__") or (kind == "TIMER" and n == "le")]
+        if reserved:
+            raise BadMetric(f"Bad metric created during request: {key}: reserved label name {reserved[0]!r}")
         self._claims.claim(_KIND[kind], family_name, labelnames, f"{key!r} ({kind})")
-        with self._lock:
-            fam = self._families.get(family_name)
-            if fam is None:
-                try:
-                    if kind == "COUNTER":
-                        metric: Any = Counter(family_name, _HELP[kind], labelnames, registry=None)
-                    elif kind == "GAUGE":
-                        metric = Gauge(key, _HELP[kind], labelnames, registry=None,
-                                       multiprocess_mode="mostrecent")
-                    else:
-                        metric = Histogram(key, _HELP[kind], labelnames, registry=None,
-                                           buckets=names.TIMER_BUCKETS)
-                except ValueError as exc:
-                    raise BadMetric(f"Bad metric created during request: {key}: {exc}") from None
-                fam = self._families[family_name] = _Family(kind, labelnames, metric)
-            return fam
+        fam = self._families.get(family_name)
+        if fam is None:
+            fam = self._families[family_name] = _Family(kind, family_name, labelnames)
+        return fam
 
     def feedback(self, reward: float) -> None:
         """Count a feedback; add its reward to the reward counter (a counter cannot go down)."""
-        self._feedback.inc()
         try:
             reward = float(reward)
         except (TypeError, ValueError):
-            return
-        if reward >= 0 and math.isfinite(reward):
-            if reward:
-                self._reward.inc(reward)
-        elif not self._warned_reward:
+            reward = math.nan
+        counted = reward >= 0 and math.isfinite(reward)
+        with self._lock:
+            counters = self._req_counter.view
+            counters[self._feedback] += 1.0
+            if counted and reward:
+                counters[self._reward] += reward
+        if not counted and not self._warned_reward:
             self._warned_reward = True
             logger.warning("feedback reward %r not added to %s_total: only finite rewards >= 0 "
                            "can be counted (the feedback itself is counted)", reward, names.FEEDBACK_REWARD)
@@ -178,6 +197,7 @@ class ServiceMetrics:
         self._req_counter = ValueFile(os.path.join(d, f"counter_{pid}.req.db"))
         self._req_histogram = ValueFile(os.path.join(d, f"histogram_{pid}.req.db"))
         self._req_gauge = ValueFile(os.path.join(d, f"gauge_livesum_{pid}.req.db"))
+        self._gauge = ValueFile(os.path.join(d, f"gauge_mostrecent_{pid}.req.db"))  # custom GAUGEs
         self._req_labels = {k: self.labels[k] for k in names.REQUEST_DEPLOYMENT_LABELS}
         with_code = tuple(sorted(("transport", "endpoint", "code", *names.REQUEST_DEPLOYMENT_LABELS)))
         no_code = tuple(sorted(("transport", "endpoint", *names.REQUEST_DEPLOYMENT_LABELS)))

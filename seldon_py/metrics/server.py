@@ -20,7 +20,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .mpdir import ENV, collect_lock
+from .mpdir import collect_lock
 from .process import ProcessTreeCollector
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Exposition:
         self.registry = CollectorRegistry(auto_describe=False)
         MultiProcessCollector(self.registry, path=directory)
         if root_pid is not None and os.path.isdir("/proc"):
-            self.registry.register(ProcessTreeCollector(root_pid))  # type: ignore[arg-type]
+            self.registry.register(ProcessTreeCollector(root_pid))
 
     def render(self, accept: str = "") -> tuple[bytes, str]:
         """(body, content type) for a request with this ``Accept`` header."""
@@ -122,10 +122,7 @@ class MetricsService:
 
     name = "metrics server"
 
-    def __init__(self, settings: Any, root_pid: int) -> None:
-        directory = os.environ.get(ENV)
-        if not directory:
-            raise RuntimeError(f"{ENV} is not set: the metrics directory must be created first")
+    def __init__(self, settings: Any, root_pid: int, directory: str) -> None:
         self.settings = settings
         self.exposition = Exposition(directory, root_pid)
         self.server: MetricsHTTPServer | None = None

@@ -37,7 +37,7 @@ def load_user_class(interface_name: str, search_path: str | None = None) -> type
         raise StartupError(f"module {module_name!r} has no class {class_name!r}") from None
     if not callable(cls):
         raise StartupError(f"{interface_name!r} is not a class")
-    return cls  # type: ignore[no-any-return]
+    return cls
 
 
 def instantiate(cls: type, parameters: dict[str, Any]) -> Any:

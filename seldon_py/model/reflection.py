@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .api import SeldonComponent
 
@@ -107,6 +108,20 @@ def aggregate_caller(fn: Callable[..., Any]) -> Caller:
     return lambda Xs, names, metas: fn(Xs, names)
 
 
+#: the transports whose deprecated ``<hook>_<transport>`` methods are still honoured
+LEGACY_TRANSPORTS = ("rest", "grpc")
+
+
+@dataclass(frozen=True, slots=True)
+class RawHook:
+    """A method that takes the whole request message: ``<hook>_raw``, or a deprecated
+    ``<hook>_rest``/``<hook>_grpc`` (``legacy``: its result is sent as it is, its metrics are not
+    recorded, and ``SeldonNotImplementedError`` is not a fallback, as Seldon Core 1.x does)."""
+
+    fn: Caller
+    legacy: bool = False
+
+
 @dataclass
 class Dispatch:
     """What the user object provides, and how to call it. Built by :func:`reflect`."""
@@ -116,6 +131,9 @@ class Dispatch:
     meta_hooks: set[str] = field(default_factory=set)  # the data hooks that are given ``meta``
     raw: dict[str, Caller] = field(default_factory=dict)  # <hook> -> its *_raw method
     legacy: dict[tuple[str, str], Caller] = field(default_factory=dict)  # (hook, transport)
+    #: transport → hook → the method that gets the whole message there (legacy ones first);
+    #: resolved here, once, so no caller looks methods up by transport name per request
+    raw_hooks: dict[str, dict[str, RawHook]] = field(default_factory=dict)
     aggregate: Caller | None = None
     send_feedback: Caller | None = None
     tags: Caller | None = None
@@ -127,6 +145,9 @@ class Dispatch:
     load: Caller | None = None
     model_error_handler: Any = None
     custom_service: Caller | None = None
+    #: extension points (see :func:`reflect`): () -> flask.Blueprint, () -> grpc handlers
+    rest_blueprint: Caller | None = None
+    grpc_handlers: Caller | None = None
 
     def describe(self) -> str:
         """One log line saying what was found."""
@@ -149,9 +170,23 @@ class Dispatch:
         )
         return ", ".join(found) or "nothing"
 
+    def raw_table(self, transport: str) -> dict[str, RawHook]:
+        """hook → :class:`RawHook` for a serving process of ``transport`` ("rest" or "grpc")."""
+        return self.raw_hooks.get(transport, {})
+
 
 def reflect(obj: Any) -> Dispatch:
-    """Inspect ``obj`` once and return its dispatch table."""
+    """Inspect ``obj`` once and return its dispatch table.
+
+    Besides the Seldon hooks, two extension points let a second protocol or a model convention
+    (a TorchServe handler adapted to an object, say) serve more than the Seldon API without
+    touching the transports:
+
+    * ``rest_blueprint()`` → a :class:`flask.Blueprint`: registered on the REST app of every
+      worker (called once per worker, after fork); its routes must not be Seldon's own.
+    * ``grpc_handlers()`` → an iterable of :class:`grpc.GenericRpcHandler`: added to the gRPC
+      server of every gRPC process (called once per process, after fork).
+    """
     d = Dispatch(obj=obj)
     for hook in DATA_HOOKS:
         fn = _implemented(obj, hook)
@@ -163,13 +198,17 @@ def reflect(obj: Any) -> Dispatch:
         fn = _implemented(obj, f"{hook}_raw")
         if fn is not None:
             d.raw[hook] = fn
-        for transport in ("rest", "grpc"):
+        for transport in LEGACY_TRANSPORTS:
             legacy = getattr(obj, f"{hook}_{transport}", None)
             if callable(legacy):
                 logger.warning(
                     "%s_%s is deprecated: implement %s_raw instead", hook, transport, hook
                 )
                 d.legacy[(hook, transport)] = legacy
+    for transport in LEGACY_TRANSPORTS:
+        table = {hook: RawHook(fn) for hook, fn in d.raw.items()}
+        table.update({hook: RawHook(fn, legacy=True) for (hook, t), fn in d.legacy.items() if t == transport})
+        d.raw_hooks[transport] = table
     agg = _implemented(obj, "aggregate")
     d.aggregate = aggregate_caller(agg) if agg else None
     fb = _implemented(obj, "send_feedback")
@@ -189,4 +228,7 @@ def reflect(obj: Any) -> Dispatch:
         d.model_error_handler = handler
     cs = getattr(obj, "custom_service", None)
     d.custom_service = cs if callable(cs) else None
+    for name in ("rest_blueprint", "grpc_handlers"):
+        fn = getattr(obj, name, None)
+        setattr(d, name, fn if callable(fn) else None)
     return d

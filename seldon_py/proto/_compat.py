@@ -13,8 +13,10 @@ failing, after checking that every message and field we define exists there with
 and type (extra fields on their side are fine: the wire format is the same).
 
 The other order — ``seldon_py.proto`` first, then TensorFlow or ``seldon_core.proto`` — fails
-inside *their* import, which we cannot change; :mod:`seldon_py.proto` therefore imports those
-packages first when they are installed (see :func:`preload_foreign_protos`).
+inside *their* import, which we cannot change. :func:`preload_foreign_protos` imports those
+packages' proto modules first when they are installed; it is an explicit step, never an import
+side effect: the server's composition root takes it before it imports the user's class (which
+may import TensorFlow at any later time), a library user who needs it calls it.
 """
 
 from __future__ import annotations

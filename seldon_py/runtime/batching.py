@@ -163,7 +163,7 @@ def run_batch(
                 f"{' of shape ' + str(data.shape) if isinstance(data, np.ndarray) else ''})"
             )
         start = 0
-        for i, (rows, fut) in enumerate(zip(batch.rows, futures)):
+        for i, (rows, fut) in enumerate(zip(batch.rows, futures, strict=True)):
             part = data[start:start + rows]
             start += rows
             if metrics and i > 0:

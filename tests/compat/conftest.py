@@ -207,8 +207,8 @@ def compat_pairs(tmp_path_factory) -> dict[str, Pair]:
         while pending:
             pending = [s for s in pending if not s.is_ready()]
             if pending and time.monotonic() > deadline:
-                raise RuntimeError("not ready after %ss: %s\n%s" % (
-                    STARTUP_TIMEOUT, [s.name for s in pending], pending[0].output()))
+                raise RuntimeError(f"not ready after {STARTUP_TIMEOUT}s: {[s.name for s in pending]}\n"
+                                   f"{pending[0].output()}")
             if pending:
                 time.sleep(0.1)
         yield pairs

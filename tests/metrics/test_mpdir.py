@@ -1,4 +1,4 @@
-"""The multiprocess directory: private, exported to children, stale ones removed, gone at exit."""
+"""The multiprocess directory: private, handed down explicitly, stale ones removed, gone at exit."""
 
 from __future__ import annotations
 
@@ -10,21 +10,20 @@ from seldon_py.metrics import MultiprocessDir
 from seldon_py.metrics.mpdir import ENV, PREFIX
 
 
-def test_create_exports_the_directory_and_remove_restores(tmp_path, monkeypatch):
+def test_create_touches_neither_the_environment_nor_prometheus_client(tmp_path, monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
+    from prometheus_client import values
+
+    value_class = values.ValueClass
     d = MultiprocessDir.create(str(tmp_path))
     try:
-        assert os.environ[ENV] == d.path and os.path.isdir(d.path)
-        assert os.path.basename(d.path).startswith(PREFIX)
-        from prometheus_client import values
-
-        assert values.ValueClass._multiprocess  # new metrics go to the directory
+        assert os.path.isdir(d.path) and os.path.basename(d.path).startswith(PREFIX)
+        assert ENV not in os.environ
+        assert values.ValueClass is value_class
     finally:
         d.remove()
     assert not os.path.exists(d.path) and ENV not in os.environ
-    from prometheus_client import values
-
-    assert not values.ValueClass._multiprocess
+    assert values.ValueClass is value_class
 
 
 def test_an_operator_set_directory_is_used_as_the_parent(tmp_path, monkeypatch):

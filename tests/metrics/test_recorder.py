@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
 import traceback
+import types
 
 import pytest
 
@@ -279,7 +279,7 @@ def test_counts_are_exact_across_processes_and_threads(mpdir, scrape):
     assert value(s, "seldon_api_model_feedback_reward_total") == total
     # the dead children are still "in flight" until their exit is reported
     for pid in pids:
-        mpdir_mod.process_exited(pid)
+        mpdir_mod.process_exited(pid, mpdir.path)
     s = scrape()
     assert value(s, "hits_total") == total and not value(s, names.REQUESTS_IN_FLIGHT)
     assert value(s, "seldon_api_model_requests_total") == total
@@ -287,7 +287,10 @@ def test_counts_are_exact_across_processes_and_threads(mpdir, scrape):
 
 def test_exited_processes_are_folded_into_the_archive(mpdir, scrape):
     def worker(n: int):
-        def run() -> None:
+        def run() -> None:  # in a forked child: its clock says n, so the gauges' timestamps are 1..5
+            import seldon_py.metrics.recorder as rec
+
+            rec.time = types.SimpleNamespace(time=lambda: float(n))  # type: ignore[assignment]
             m = ServiceMetrics(mpdir.path, DEFAULTS)
             m.record([counter("c", n), timer("t", 10), gauge("g", n)], "predict")
             m.request_started("rest", "/predict")  # dies "in flight"
@@ -297,9 +300,8 @@ def test_exited_processes_are_folded_into_the_archive(mpdir, scrape):
 
     for n in range(1, 6):
         pid = in_child(worker(n))
-        mpdir_mod.process_exited(pid)
+        mpdir_mod.process_exited(pid, mpdir.path)
         assert mpdir_mod.files_of(pid, mpdir.path) == []
-        time.sleep(0.01)  # distinct timestamps for the most recent gauge
     dbs = sorted(f for f in os.listdir(mpdir.path) if f.endswith(".db"))
     assert all("archive" in f for f in dbs), dbs
     s = scrape()
@@ -315,7 +317,19 @@ def test_exited_processes_are_folded_into_the_archive(mpdir, scrape):
     assert value(s, "g") == -1 and value(s, "c_total") == 16
 
 
-def test_process_exited_without_a_directory_or_files_is_a_no_op(tmp_path, monkeypatch):
+def test_process_exited_without_a_directory_or_files_changes_nothing(tmp_path, monkeypatch, caplog):
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    mpdir_mod.process_exited(12345)
+    mpdir_mod.process_exited(12345, None)  # no directory at all
+    other = tmp_path / "counter_999.db"  # another process's file
+    other.write_bytes(b"\0" * 8)
     mpdir_mod.process_exited(12345, str(tmp_path))
+    mpdir_mod.process_exited(12345, str(tmp_path / "missing"))
+    assert sorted(os.listdir(tmp_path)) == ["counter_999.db"] and other.read_bytes() == b"\0" * 8
+    assert not [r for r in caplog.records if r.levelno >= 30]
+
+
+def test_a_fold_that_fails_is_logged_and_does_not_raise(tmp_path, caplog):
+    (tmp_path / "counter_12345.db").mkdir()  # named like a value file, but cannot be read as one
+    mpdir_mod.process_exited(12345, str(tmp_path))
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= 40]
+    assert len(errors) == 1 and errors[0].startswith("could not fold the metrics of exited process 12345: ")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 
 from seldon_py import SeldonResponse
-from seldon_py.protocol.seldon.handler import DataPlane, UnitInfo
-from seldon_py.runtime.runtime import NullObserver
 from seldon_py.model.reflection import reflect
-from seldon_py.transports.rest.app import create_app, observe_requests
+from seldon_py.protocol.seldon.handler import DataPlane, UnitInfo
+from seldon_py.transports.rest.app import create_app
 from tests.metrics.conftest import value
 
 
@@ -69,36 +67,3 @@ def test_every_request_is_observed_with_bounded_endpoint_labels(recorder, scrape
     assert value(s, "seldon_api_model_requests_total", endpoint="other", code="404") == 2
     assert value(s, "seldon_api_model_feedback_total") == 1
     assert value(s, "seldon_api_model_requests_in_flight", endpoint="/health/ping") == 0
-
-
-def test_the_request_hook_costs_a_few_microseconds(recorder):
-    """Overhead of observe_requests + ServiceMetrics per request, against the bare WSGI call.
-
-    Typically ~2.5 µs on a 2-core CI box; the bound is loose so a busy machine does not fail it,
-    but an accidental switch to per-value locking/syscalls (~10 µs) would.
-    """
-    def app(environ, start_response):
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "42")])
-        return [b"x" * 42]
-
-    def start_response(status, headers, exc_info=None):
-        return None
-
-    env = {"PATH_INFO": "/predict", "CONTENT_LENGTH": "30", "REQUEST_METHOD": "POST"}
-    observed = observe_requests(app, recorder, frozenset({"/predict"}))
-    null = observe_requests(app, NullObserver(), frozenset({"/predict"}))
-
-    def per_call(fn, n=20000):
-        best = float("inf")
-        for _ in range(5):
-            t = time.perf_counter()
-            for _ in range(n):
-                fn(env, start_response)
-            best = min(best, (time.perf_counter() - t) / n)
-        return best
-
-    bare = per_call(app)
-    overhead = per_call(observed) - bare
-    print(f"request metrics overhead: {overhead * 1e6:.2f} µs "
-          f"(hook alone {(per_call(null) - bare) * 1e6:.2f} µs)")
-    assert overhead < 8e-6

@@ -7,12 +7,12 @@ from __future__ import annotations
 import glob
 import os
 import re
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
+from tests.conftest import wait_until
 from tests.metrics.conftest import parse, value
 
 pytestmark = pytest.mark.e2e
@@ -102,14 +102,18 @@ def test_counters_survive_worker_recycling_and_files_stay_bounded(start_service,
     svc = start_service({"Model.py": MODEL}, ["Model", "--workers", "1", "--max-requests", "5",
                                               "--grpc-workers", "0"], env={"TMPDIR": str(tmp)})
     total = 40
+    codes = []
+
+    def predicted() -> bool:  # refused between an old worker's exit and the new one's start
+        try:
+            codes.append(requests.post(svc.url + "/predict", json={"jsonData": {}}, timeout=30).status_code)
+            return True
+        except requests.ConnectionError:
+            return False
+
     for _ in range(total):  # a new connection each: the recycled worker closes its keep-alive ones
-        for attempt in range(50):
-            try:
-                r = requests.post(svc.url + "/predict", json={"jsonData": {}}, timeout=10)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)  # between an old worker's exit and the new one's start
-        assert r.status_code == 200
+        wait_until(predicted, what="a REST worker", detail=svc.output)
+    assert codes == [200] * total
     s = scrape(svc)
     assert value(s, "hits_total", method="predict") == total
     assert value(s, "work_ms_count") == total
@@ -118,14 +122,13 @@ def test_counters_survive_worker_recycling_and_files_stay_bounded(start_service,
     assert boots >= total // 5, svc.output()
 
     (mp,) = glob.glob(str(tmp / "seldon-py-metrics-*"))
-    deadline = time.monotonic() + 5
-    while True:  # every file belongs to a live process or is an archive
-        pids = {int(m) for f in os.listdir(mp) for m in re.findall(r"_(\d+)(?:\.req)?\.db$", f)}
-        dead = {p for p in pids if not os.path.exists(f"/proc/{p}")}
-        if not dead or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert not dead and len(pids) <= 2, sorted(os.listdir(mp))
+    def pids() -> set[int]:
+        return {int(m) for f in os.listdir(mp) for m in re.findall(r"_(\d+)(?:\.req)?\.db$", f)}
+
+    # every file belongs to a live process or is an archive (the arbiter folds a reaped worker's)
+    wait_until(lambda: not {p for p in pids() if not os.path.exists(f"/proc/{p}")},
+               what="dead workers' files folded", detail=lambda: str(sorted(os.listdir(mp))))
+    assert len(pids()) <= 2, sorted(os.listdir(mp))
     assert any("archive" in f for f in os.listdir(mp))
 
 

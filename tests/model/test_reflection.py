@@ -58,3 +58,24 @@ def test_feedback_and_aggregate_callers():
     d = reflect(M())
     assert d.send_feedback(np.array([]), [], 0.5, None, 1) == 0.5
     assert d.aggregate([1], [[]], [{"p": 1}]) == [{"p": 1}]
+
+
+def test_whole_message_hooks_are_resolved_per_transport_at_load_time():
+    from seldon_py.model.reflection import reflect
+
+    class Legacy:
+        def predict_raw(self, msg):
+            return msg
+
+        def predict_grpc(self, msg):
+            return msg
+
+        def route_rest(self, msg):
+            return msg
+
+    d = reflect(Legacy())
+    rest, grpc = d.raw_table("rest"), d.raw_table("grpc")
+    assert set(rest) == {"predict", "route"} and set(grpc) == {"predict"}
+    assert not rest["predict"].legacy and rest["route"].legacy
+    assert grpc["predict"].legacy  # the transport's deprecated hook takes precedence over *_raw
+    assert d.raw_table("other") == {}

@@ -46,13 +46,15 @@ def test_rpc_paths_and_messages_match_the_seldon_protocol():
     model = pb.DESCRIPTOR.services_by_name["Model"]
     assert model.full_name == "seldon.protos.Model"
     assert model.methods_by_name["Metadata"].input_type.full_name == "google.protobuf.Empty"
-    assert pb.DESCRIPTOR.services_by_name["Seldon"].methods_by_name["ModelMetadata"].input_type.name == "SeldonModelMetadataRequest"
+    seldon = pb.DESCRIPTOR.services_by_name["Seldon"]
+    assert seldon.methods_by_name["ModelMetadata"].input_type.name == "SeldonModelMetadataRequest"
 
     def fields(message):
         return {f.name: f.number for f in message.DESCRIPTOR.fields}
 
     assert pb.DESCRIPTOR.name == "proto/prediction.proto"
-    assert fields(pb.SeldonMessage) == {"status": 1, "meta": 2, "data": 3, "binData": 4, "strData": 5, "jsonData": 6, "customData": 7}
+    assert fields(pb.SeldonMessage) == {"status": 1, "meta": 2, "data": 3, "binData": 4, "strData": 5, "jsonData": 6,
+                                        "customData": 7}
     assert fields(pb.DefaultData) == {"names": 1, "tensor": 2, "ndarray": 3, "tftensor": 4}
     assert fields(pb.Tensor) == {"shape": 1, "values": 2}
     assert fields(pb.Meta) == {"puid": 1, "tags": 2, "routing": 3, "requestPath": 4, "metrics": 5}
@@ -60,7 +62,8 @@ def test_rpc_paths_and_messages_match_the_seldon_protocol():
     assert fields(pb.Status) == {"code": 1, "info": 2, "reason": 3, "status": 4}
     assert fields(pb.Feedback) == {"request": 1, "response": 2, "reward": 3, "truth": 4}
     assert fields(pb.SeldonMessageList) == {"seldonMessages": 1}
-    assert fields(pb.SeldonModelMetadata) == {"name": 1, "versions": 2, "platform": 3, "inputs": 4, "outputs": 5, "custom": 6}
+    assert fields(pb.SeldonModelMetadata) == {"name": 1, "versions": 2, "platform": 3, "inputs": 4, "outputs": 5,
+                                              "custom": 6}
     assert fields(pb.SeldonGraphMetadata) == {"name": 1, "models": 2, "inputs": 3, "outputs": 4}
     assert fields(pb.SeldonMessageMetadata) == {"messagetype": 1, "schema": 2, "name": 3, "datatype": 4, "shape": 5}
     assert pb.DefaultData.DESCRIPTOR.fields_by_name["tftensor"].message_type.full_name == "tensorflow.TensorProto"
@@ -101,7 +104,8 @@ def test_reuses_a_compatible_earlier_registration():
         theirs = descriptor_pool.Default().AddSerializedFile(fd.SerializeToString())
         from seldon_py.proto import prediction_pb2
         from seldon_py.proto.tensorflow.core.framework import tensor_shape_pb2
-        assert tensor_shape_pb2.DESCRIPTOR is theirs or tensor_shape_pb2.DESCRIPTOR.serialized_pb == theirs.serialized_pb
+        ours = tensor_shape_pb2.DESCRIPTOR
+        assert ours is theirs or ours.serialized_pb == theirs.serialized_pb
         assert "extra" in tensor_shape_pb2.TensorShapeProto.DESCRIPTOR.fields_by_name
         m = prediction_pb2.SeldonMessage()
         m.data.tftensor.tensor_shape.dim.add(size=3)

@@ -1,16 +1,15 @@
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from seldon_py import SeldonResponse
-from seldon_py.runtime.batching import Batcher, BatchPolicy, batch_key
+from seldon_py.model.reflection import reflect
+from seldon_py.protocol.seldon import json_codec
 from seldon_py.protocol.seldon.handler import DataPlane
 from seldon_py.protocol.seldon.json_codec import encode_response
-from seldon_py.protocol.seldon import json_codec
-from seldon_py.model.reflection import reflect
+from seldon_py.runtime.batching import Batcher, BatchPolicy, batch_key
 
 
 class FakeClock:
@@ -65,64 +64,58 @@ def test_batcher_calls_predict_once_per_batch_and_splits_results():
 
     def predict(X, names, meta):
         calls.append(X.shape[0])
-        time.sleep(0.005)
         return X * 10
 
-    b = Batcher(predict, max_batch_size=32, max_latency=0.05)
+    # the clock never moves, so no batch expires: every call must be a full batch of 4
+    b = Batcher(predict, max_batch_size=4, max_latency=0.05, clock=FakeClock())
     inputs = [np.array([[i, i]], dtype=float) for i in range(32)]
     with ThreadPoolExecutor(32) as ex:
-        outs = list(ex.map(lambda X: b.submit(X, [], None, "ndarray"), inputs))
+        futures = [ex.submit(b.submit, X, [], None, "ndarray") for X in inputs]
+        outs = [f.result(timeout=60) for f in futures]  # a guard against a hang, not a timing
     for i, out in enumerate(outs):
         assert out.tolist() == [[i * 10, i * 10]]
-    assert sum(calls) == 32 and len(calls) < 8
+    assert calls == [4] * 8
 
 
 def test_batcher_errors_reach_every_request_and_bad_shapes_are_explained():
     def predict(X, names, meta):
         return X[:1] if X.shape[0] > 1 else X
 
-    b = Batcher(predict, max_batch_size=4, max_latency=0.05)
-    barrier = threading.Barrier(4)
+    b = Batcher(predict, max_batch_size=4, max_latency=0.05, clock=FakeClock())  # only full batches run
 
     def call(i):
-        barrier.wait()
         try:
             return b.submit(np.zeros((1, 2)), [], None, "ndarray")
         except ValueError as exc:
             return str(exc)
 
     with ThreadPoolExecutor(4) as ex:
-        outs = list(ex.map(call, range(4)))
-    assert all("one row per input row" in o for o in outs if isinstance(o, str))
-    assert any(isinstance(o, str) for o in outs)
+        futures = [ex.submit(call, i) for i in range(4)]
+        outs = [f.result(timeout=60) for f in futures]
+    assert all(isinstance(o, str) and "one row per input row (4 rows in" in o for o in outs), outs
 
 
-def test_runtime_tags_survive_batching_and_throughput_gain():
+def test_runtime_tags_survive_batching_and_predict_is_called_once_per_batch():
     class Model:
-        """Costs 5 ms per call and computes one call at a time, like a model on one accelerator."""
-
-        lock = threading.Lock()
+        def __init__(self):
+            self.calls = []
 
         def predict(self, X, names, meta=None):
-            with self.lock:
-                time.sleep(0.005)
+            self.calls.append(X.shape[0])
             return SeldonResponse(X + 1, tags={"batched": X.shape[0] > 1})
 
-    def run(batching):
-        dp = DataPlane(reflect(Model()), batching=batching)
-        dp.load()
-        t = time.perf_counter()
-        with ThreadPoolExecutor(32) as ex:
-            outs = list(ex.map(lambda i: dp.predict({"data": {"ndarray": [[i]]}}, json_codec), range(128)))
-        return time.perf_counter() - t, outs
-
-    slow, plain = run(None)
-    fast, outs = run((32, 0.010))
+    model = Model()
+    dp = DataPlane(reflect(model), batching=(32, 0.010))
+    dp.batcher.clock = FakeClock()  # only full batches run: 128 requests from 32 threads = 4 calls
+    dp.load()
+    with ThreadPoolExecutor(32) as ex:
+        futures = [ex.submit(dp.predict, {"data": {"ndarray": [[i]]}}, json_codec) for i in range(128)]
+        outs = [f.result(timeout=60) for f in futures]
     assert [o.value.tolist() for o in outs] == [[[i + 1]] for i in range(128)]
-    assert any(o.meta["tags"]["batched"] for o in outs)
+    assert model.calls == [32] * 4
+    assert all(o.meta["tags"]["batched"] for o in outs)
     assert encode_response(outs[0])["data"]["names"]
-    # 128 calls of 5 ms serially is >= 0.64 s; batched it is a handful of calls
-    assert slow > 0.6 and fast < slow / 2
+    # throughput is measured by benchmarks/ (issue 5 cases), never asserted here
 
 
 def test_a_full_batch_runs_at_once_in_the_callers_thread_whatever_the_clock():

@@ -1,32 +1,40 @@
-"""The transport-agnostic core: what predict/transform/route/aggregate/feedback/health/metadata
-do, given a decoded request. REST and gRPC are thin adapters over :class:`DataPlane`.
+"""The Seldon protocol handler: what predict/transform/route/aggregate/feedback/health/metadata do
+for a decoded Seldon request, on top of the protocol-neutral :class:`~seldon_py.runtime.runtime.ModelRuntime`.
 
-Each transport hands in its codec (``seldon_py.protocol.seldon.json_codec`` or ``seldon_py.transports.grpc.codec``): a module
-with ``TRANSPORT``, ``decode_message(raw) -> Payload``, ``decode_message_list(raw) -> list``,
-``raw_metrics(result)`` and ``strip_raw_metrics(result)``. No I/O happens here.
+It owns the Seldon-specific parts: response meta merging (puid, tags, metrics, requestPath),
+the ``method`` labels, payload kinds and building responses. REST and gRPC are thin adapters over
+:class:`SeldonHandler`; each hands in its codec (``seldon_py.protocol.seldon.json_codec`` or
+``seldon_py.transports.grpc.codec``): an object with ``decode_message(raw) -> Payload``,
+``decode_message_list(raw) -> list``, ``raw_metrics(result)`` and ``strip_raw_metrics(result)``.
+No I/O happens here.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ...runtime import custom_metrics
 from ...errors import (
     BadMetadata,
     BadRequest,
     MethodNotDefined,
-    NotReady,
     SeldonNotImplementedError,
 )
 from ...runtime.batching import SharedResponse
-from ...runtime.runtime import MetricsRecorder, NullRecorder
-from .payload import DATA_KINDS, Payload, RawResult, Response, build_response, unwrap
-from ...model.reflection import Dispatch
+from ...runtime.runtime import MetricsRecorder, ModelRuntime
+from .meta import merge_meta
+from .payload import DATA_KINDS, FeedbackPayload, Payload, RawResult, Response, build_response, unwrap
+
+if TYPE_CHECKING:
+    import threading
+
+    from ...model.reflection import Dispatch
+    from ...runtime.batching import Batcher
+
+__all__ = ["METHOD_LABELS", "Codec", "DataPlane", "FeedbackPayload", "SeldonHandler", "UnitInfo"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +53,7 @@ _MISSING = object()
 
 
 class Codec(Protocol):
-    TRANSPORT: str
+    """What a transport hands the handler to read its messages (JSON or protobuf)."""
 
     def decode_message(self, raw: Any) -> Payload: ...
 
@@ -72,105 +80,48 @@ class UnitInfo:
         return {self.unit_id: self.image or "NOT_IMPLEMENTED:NOT_IMPLEMENTED"}
 
 
-@dataclass(slots=True)
-class FeedbackPayload:
-    """A decoded Feedback message."""
+class SeldonHandler:
+    """Calls the user's object through the runtime's method table and builds Seldon responses.
 
-    request_kind: str | None
-    features: Any
-    names: list[str]
-    request_meta: dict[str, Any]
-    reward: float
-    truth: Any
-    routing_table: dict[str, int]
-
-
-class DataPlane:
-    """Calls the user's object through its dispatch table and builds responses."""
+    ``transport`` ("rest" or "grpc") picks, once, which methods take the whole request message
+    (``*_raw``, and the deprecated ``*_rest``/``*_grpc`` of that transport).
+    """
 
     def __init__(
         self,
-        dispatch: Dispatch,
+        runtime: ModelRuntime,
         unit: UnitInfo | None = None,
-        recorder: MetricsRecorder | None = None,
         metadata: dict[str, Any] | None = None,
         metadata_error: str | None = None,
-        batching: tuple[int, float] | None = None,
-        preloaded: bool = False,
+        transport: str = "rest",
     ) -> None:
-        """``batching`` is (max batch size, max latency in seconds) or None; ``preloaded`` means the
-        user's ``load()`` already ran in the parent before fork (``--preload``)."""
-        self.dispatch = dispatch
-        self.preloaded = preloaded
-        self.batcher = None
-        predict = dispatch.data.get("predict")
-        if batching is not None and batching[0] > 1 and predict is not None:
-            from ...runtime.batching import Batcher
-
-            self.batcher = Batcher(predict, batching[0], batching[1], by_meta="predict" in dispatch.meta_hooks)
+        self.runtime = runtime
+        self._dispatch = runtime.dispatch
+        self._raw_hooks = runtime.dispatch.raw_table(transport)
         self.unit = unit or UnitInfo()
-        self.recorder = recorder or NullRecorder()
         self._metadata = metadata
         self._metadata_error = metadata_error
         self._request_path = self.unit.request_path
-        self.ready = threading.Event()
-        self.load_error: BaseException | None = None
 
-    # ----------------------------------------------------------------- lifecycle
+    # ----------------------------------------------------------------- lifecycle (the runtime's)
+    @property
+    def ready(self) -> threading.Event:
+        return self.runtime.ready
+
+    @property
+    def batcher(self) -> Batcher | None:
+        return self.runtime.batcher
+
     def load(self) -> None:
-        """Run the user's ``load()`` (in the serving process), then mark the node ready."""
-        fn = self.dispatch.load
-        if fn is not None and not self.preloaded:
-            try:
-                fn()
-            except (NotImplementedError, SeldonNotImplementedError):
-                pass
-        self.ready.set()
+        self.runtime.load()
 
     def check_ready(self) -> None:
-        if not self.ready.is_set():
-            raise NotReady("The model is still loading: load() has not finished")
+        self.runtime.check_ready()
 
-    # ----------------------------------------------------------------- helpers
-    def _custom_metrics(self, runtime: Any, method: str, record_runtime: bool = True) -> list[dict[str, Any]]:
-        """Validate, record and return (with method tags) the user's metrics for one call.
-
-        ``record_runtime`` false: ``runtime`` came from a batched call that another request's
-        response records (:class:`~seldon_py.runtime.batching.SharedResponse`); only echo it."""
-        collected: list[dict[str, Any]] = []
-        fn = self.dispatch.metrics
-        if fn is not None:
-            try:
-                user = fn()
-            except SeldonNotImplementedError:
-                user = None
-            if user is not None:
-                custom_metrics.validate_metrics(user)
-                collected.extend(user)
-        recorded = len(collected)
-        if runtime is not None:
-            custom_metrics.validate_metrics(runtime)
-            collected.extend(runtime)
-            if record_runtime:
-                recorded = len(collected)
-        if not collected:
-            return collected
-        tagged = custom_metrics.with_method_tag(collected, method)
-        if recorded:
-            self.recorder.record(tagged[:recorded], method)
-        return tagged
-
-    def _user_tags(self) -> dict[str, Any] | None:
-        fn = self.dispatch.tags
-        if fn is None:
-            return None
-        try:
-            tags = fn()
-        except SeldonNotImplementedError:
-            return None
-        if tags is not None and not isinstance(tags, dict):
-            raise BadRequest(f"tags() must return a dict, got {type(tags).__name__}")
-        return tags
+    def takes_message(self, hook: str) -> bool:
+        """Whether ``hook`` is answered by a user method that gets the whole request message (so
+        a transport must hand it the parsed message, not a cheaper view)."""
+        return hook in self._raw_hooks
 
     def _meta(
         self,
@@ -179,68 +130,31 @@ class DataPlane:
         metrics: list[dict[str, Any]],
         echo: bool,
     ) -> dict[str, Any]:
-        """Rebuild response meta (spec §5.5): puid, tags, metrics, requestPath; routing dropped."""
-        out: dict[str, Any] = {}
-        first = request_metas[0] if request_metas else None
-        if first:
-            puid = first.get("puid")
-            if puid:
-                out["puid"] = puid
-        tags: dict[str, Any] = {}
-        echoed: list[Any] = []
-        verbatim: Any = None
-        path = dict(self._request_path)
-        if echo:
-            for m in request_metas:
-                if not m:
-                    continue
-                t = m.get("tags")
-                if isinstance(t, dict):
-                    tags.update(t)
-                em = m.get("metrics")
-                if isinstance(em, list):
-                    echoed.extend(em)
-                elif em is not None:
-                    verbatim = em  # not a list: echoed as it came, as the reference does
-                rp = m.get("requestPath")
-                if isinstance(rp, dict):
-                    path.update(rp)
-        user_tags = self._user_tags()
-        if user_tags:
-            tags.update(user_tags)
-        if runtime_tags:
-            if not isinstance(runtime_tags, dict):
-                raise BadRequest("SeldonResponse tags must be a dict")
-            tags.update(runtime_tags)
-        if tags:
-            out["tags"] = tags
-        if self.unit.include_metrics:
-            echoed.extend(metrics)
-        if echoed:
-            out["metrics"] = echoed
-        elif verbatim is not None:
-            out["metrics"] = verbatim
-        if path:
-            out["requestPath"] = path
-        return out
+        """Rebuild response meta (spec §5.5, :func:`~.meta.merge_meta`): the request's puid, tags,
+        metrics and requestPath, the user's ``tags()`` and the call's tags, this call's metrics
+        (unless the unit leaves them out of responses), this node's request path."""
+        return merge_meta(
+            request_metas,
+            echo=echo,
+            extra_tags=(self.runtime.user_tags(), runtime_tags),
+            metrics=metrics if self.unit.include_metrics else (),
+            own_path=self._request_path,
+        )
 
     def _raw(self, hook: str, raw: Any, codec: Codec) -> Any:
-        """Call a *_raw (or deprecated *_rest/*_grpc) hook if the class has one; else _MISSING."""
-        legacy = self.dispatch.legacy.get((hook, codec.TRANSPORT))
-        if legacy is not None:
-            return RawResult(legacy(raw))
-        fn = self.dispatch.raw.get(hook)
-        if fn is None:
+        """Call the hook's whole-message method if the class has one; else _MISSING."""
+        entry = self._raw_hooks.get(hook)
+        if entry is None:
             return _MISSING
+        if entry.legacy:
+            return RawResult(entry.fn(raw))
         try:
-            result = fn(raw)
+            result = entry.fn(raw)
         except SeldonNotImplementedError:
             return _MISSING
         metrics = codec.raw_metrics(result)
         if metrics:
-            custom_metrics.validate_metrics(metrics)
-            label = METHOD_LABELS[hook]
-            self.recorder.record(custom_metrics.with_method_tag(metrics, label), label)
+            self.runtime.record_metrics(metrics, METHOD_LABELS[hook])
             if not self.unit.include_metrics:
                 result = codec.strip_raw_metrics(result)
         return RawResult(result)
@@ -253,11 +167,12 @@ class DataPlane:
             return out
         payload = codec.decode_message(raw)
         result: Any = _MISSING
-        fn = self.dispatch.data.get(hook)
+        fn = self._dispatch.data.get(hook)
         if fn is not None:
             try:
-                if self.batcher is not None and hook == "predict" and payload.kind in DATA_KINDS:
-                    result = self.batcher.submit(payload.value, payload.names, payload.meta, payload.kind)
+                batcher = self.runtime.batcher
+                if batcher is not None and hook == "predict" and payload.kind in DATA_KINDS:
+                    result = batcher.submit(payload.value, payload.names, payload.meta, payload.kind)
                 else:
                     result = fn(payload.value, payload.names, payload.meta)
             except SeldonNotImplementedError:
@@ -265,9 +180,10 @@ class DataPlane:
         if result is _MISSING:
             result = [] if hook == "predict" else payload.value
         data, rt_tags, rt_metrics = unwrap(result)
-        metrics = self._custom_metrics(rt_metrics, METHOD_LABELS[hook], not isinstance(result, SharedResponse))
+        metrics = self.runtime.collect_metrics(rt_metrics, METHOD_LABELS[hook],
+                                               record_returned=not isinstance(result, SharedResponse))
         meta = self._meta([payload.meta], rt_tags, metrics, echo=True)
-        return build_response(data, payload.kind, self.dispatch.class_names, meta)
+        return build_response(data, payload.kind, self._dispatch.class_names, meta)
 
     def predict(self, raw: Any, codec: Codec) -> Response | RawResult:
         return self._data_hook("predict", raw, codec)
@@ -284,7 +200,7 @@ class DataPlane:
         if out is not _MISSING:
             return out
         payload = codec.decode_message(raw)
-        fn = self.dispatch.data.get("route")
+        fn = self._dispatch.data.get("route")
         if fn is None:
             raise MethodNotDefined("Route not defined")
         try:
@@ -294,10 +210,10 @@ class DataPlane:
         data, rt_tags, rt_metrics = unwrap(result)
         if not isinstance(data, int):
             raise BadRequest(f"Routing response must be int but got {data}")
-        metrics = self._custom_metrics(rt_metrics, METHOD_LABELS["route"])
+        metrics = self.runtime.collect_metrics(rt_metrics, METHOD_LABELS["route"])
         meta = self._meta([payload.meta], rt_tags, metrics, echo=False)
         return build_response(
-            np.array([[int(data)]]), payload.kind, self.dispatch.class_names, meta
+            np.array([[int(data)]]), payload.kind, self._dispatch.class_names, meta
         )
 
     def aggregate(self, raw: Any, codec: Codec) -> Response | RawResult:
@@ -306,7 +222,7 @@ class DataPlane:
         if out is not _MISSING:
             return out
         payloads = [codec.decode_message(m) for m in codec.decode_message_list(raw)]
-        fn = self.dispatch.aggregate
+        fn = self._dispatch.aggregate
         if fn is None:
             raise MethodNotDefined("Aggregate not defined")
         try:
@@ -316,21 +232,21 @@ class DataPlane:
         except SeldonNotImplementedError:
             raise MethodNotDefined("Aggregate not defined") from None
         data, rt_tags, rt_metrics = unwrap(result)
-        metrics = self._custom_metrics(rt_metrics, METHOD_LABELS["aggregate"])
+        metrics = self.runtime.collect_metrics(rt_metrics, METHOD_LABELS["aggregate"])
         meta = self._meta([p.meta for p in payloads], rt_tags, metrics, echo=True)
-        return build_response(data, payloads[0].kind, self.dispatch.class_names, meta)
+        return build_response(data, payloads[0].kind, self._dispatch.class_names, meta)
 
     def send_feedback(self, feedback: Any, fb: FeedbackPayload, codec: Codec) -> Response | RawResult:
         """``feedback`` is the Feedback message as the transport has it; ``fb`` its decoded view."""
         self.check_ready()
         if self.unit.executor_enabled:
-            self.recorder.feedback(fb.reward)
+            self.runtime.feedback(fb.reward)
         out = self._raw("send_feedback", feedback, codec)
         if out is not _MISSING:
             return out
         routing = fb.routing_table.get(self.unit.unit_id or "0")
         result: Any = None
-        fn = self.dispatch.send_feedback
+        fn = self._dispatch.send_feedback
         if fn is not None:
             try:
                 result = fn(fb.features, fb.names, fb.reward, fb.truth, routing)
@@ -341,19 +257,19 @@ class DataPlane:
         data, rt_tags, rt_metrics = unwrap(result)
         if data is None:
             data = np.array([])
-        metrics = self._custom_metrics(rt_metrics, METHOD_LABELS["send_feedback"])
+        metrics = self.runtime.collect_metrics(rt_metrics, METHOD_LABELS["send_feedback"])
         meta = self._meta([fb.request_meta], rt_tags, metrics, echo=False)
-        return build_response(data, fb.request_kind, self.dispatch.class_names, meta)
+        return build_response(data, fb.request_kind, self._dispatch.class_names, meta)
 
     def health_status(self, codec: Codec) -> Response | RawResult:
         self.check_ready()
-        raw_fn = self.dispatch.health_status_raw
+        raw_fn = self._dispatch.health_status_raw
         if raw_fn is not None:
             try:
                 return RawResult(raw_fn())
             except SeldonNotImplementedError:
                 pass
-        fn = self.dispatch.health_status
+        fn = self._dispatch.health_status
         if fn is None:
             result: Any = "healthy"
         else:
@@ -362,9 +278,9 @@ class DataPlane:
             except SeldonNotImplementedError:
                 result = "not implemented - assuming healthy"
         data, rt_tags, rt_metrics = unwrap(result)
-        metrics = self._custom_metrics(rt_metrics, METHOD_LABELS["health_status"])
+        metrics = self.runtime.collect_metrics(rt_metrics, METHOD_LABELS["health_status"])
         meta = self._meta([], rt_tags, metrics, echo=False)
-        return build_response(data, None, self.dispatch.class_names, meta)
+        return build_response(data, None, self._dispatch.class_names, meta)
 
     def metadata(self) -> dict[str, Any]:
         """The validated model metadata; 500 MICROSERVICE_BAD_METADATA if it did not validate."""
@@ -373,3 +289,22 @@ class DataPlane:
                 f": {self._metadata_error}" if self._metadata_error else ""
             ))
         return self._metadata
+
+
+class DataPlane(SeldonHandler):
+    """A :class:`SeldonHandler` over a fresh :class:`ModelRuntime` built from ``dispatch``: the
+    one-call form for tests and tools (the composition root builds the two separately)."""
+
+    def __init__(
+        self,
+        dispatch: Dispatch,
+        unit: UnitInfo | None = None,
+        recorder: MetricsRecorder | None = None,
+        metadata: dict[str, Any] | None = None,
+        metadata_error: str | None = None,
+        batching: tuple[int, float] | None = None,
+        preloaded: bool = False,
+        transport: str = "rest",
+    ) -> None:
+        super().__init__(ModelRuntime(dispatch, recorder, batching, preloaded), unit, metadata,
+                         metadata_error, transport)

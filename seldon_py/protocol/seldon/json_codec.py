@@ -10,16 +10,14 @@ from __future__ import annotations
 import array
 import base64
 import binascii
+import math
 from typing import Any
 
 import numpy as np
 
+from ...errors import FAILURE, BadRequest, SeldonMicroserviceException
 from ...util import jsonutil
-from ...errors import BadRequest
-from .payload import DATA_EMPTY, Payload, Response, default_names
-
-#: the JSON codec passes request meta to the user as it came (``None`` when absent)
-TRANSPORT = "rest"
+from .payload import DATA_EMPTY, FeedbackPayload, Payload, Response, default_names
 
 
 def _request_meta(msg: dict[str, Any]) -> dict[str, Any] | None:
@@ -224,15 +222,171 @@ def encode_response(resp: Response) -> dict[str, Any]:
     return {kind: resp.value, "meta": resp.meta}
 
 
-def message_data_view(msg: Any) -> tuple[str | None, Any, list[str], dict[str, Any]]:
-    """For feedback: (kind, value, names, meta) of an optional embedded message; non-data → empty."""
+# ---------------------------------------------------------------- the client's directions
+# A client of another node (the graph executor) encodes requests and decodes responses.
+
+
+def encode_request(payload: Payload) -> dict[str, Any]:
+    """A :class:`Payload` → the SeldonMessage JSON object to send (``meta`` only when it has one).
+
+    The inverse of :func:`decode_message`: data kinds keep their kind, names and values."""
+    kind = payload.kind
+    if kind in ("tensor", "ndarray", "tftensor"):
+        msg: dict[str, Any] = {"data": encode_data(Response(kind, payload.value, payload.names, {}))}
+    elif kind == DATA_EMPTY:
+        msg = {"data": {"names": payload.names}}
+    elif kind == "binData":
+        msg = {"binData": base64.b64encode(payload.value).decode("ascii")}
+    elif kind == "customData":
+        from google.protobuf import json_format
+
+        msg = {"customData": json_format.MessageToDict(payload.value)}
+    elif kind in ("jsonData", "strData"):
+        msg = {kind: payload.value}
+    else:
+        raise BadRequest(f"cannot encode a request of kind {kind!r}")
+    if payload.meta is not None:
+        msg["meta"] = payload.meta
+    return msg
+
+
+def _failure(msg: dict[str, Any], http_status: int) -> SeldonMicroserviceException | None:
+    """The error a Seldon error body (``status.status`` FAILURE) stands for, else None."""
+    status = msg.get("status")
+    if not isinstance(status, dict) or status.get("status") not in (FAILURE, "FAILURE"):
+        return None
+    code = status.get("code")
+    if http_status >= 400:
+        code = http_status
+    elif not isinstance(code, int) or isinstance(code, bool) or not 400 <= code <= 599:
+        code = 500
+    reason = status.get("reason")
+    return SeldonMicroserviceException(str(status.get("info", "")), status_code=code,
+                                       reason=reason if isinstance(reason, str) and reason else None)
+
+
+def decode_response(msg: Any, http_status: int = 200) -> Response:
+    """A SeldonMessage JSON object another node answered → :class:`Response` (the inverse of
+    :func:`encode_response`). A Seldon error body, or an ``http_status`` of 400 or more, raises
+    :class:`~seldon_py.errors.SeldonMicroserviceException` with that status and the body's
+    reason and info."""
+    if isinstance(msg, dict):
+        error = _failure(msg, http_status)
+        if error is not None:
+            raise error
+    if http_status >= 400:
+        raise SeldonMicroserviceException(f"the node answered HTTP {http_status}", status_code=http_status,
+                                          reason="MICROSERVICE_INTERNAL_ERROR" if http_status >= 500 else None)
+    payload = decode_message(msg)
+    kind = "ndarray" if payload.kind == DATA_EMPTY else payload.kind  # data without a kind
+    return Response(kind, payload.value, payload.names, payload.meta or {}, http_status)
+
+
+#: the fields of each message a Feedback holds, as protobuf's JSON mapping names them (a request
+#: naming another field is refused, as protobuf's parser refuses it)
+_FIELDS: dict[str, frozenset[str]] = {
+    "Feedback": frozenset({"request", "response", "reward", "truth"}),
+    "SeldonMessage": frozenset({"status", "meta", "data", "binData", "strData", "jsonData", "customData"}),
+    "Meta": frozenset({"puid", "tags", "routing", "requestPath", "metrics"}),
+    "DefaultData": frozenset({"names", "tensor", "ndarray", "tftensor"}),
+    "Tensor": frozenset({"shape", "values"}),
+}
+
+
+def _check_fields(msg: Any, message_type: str, where: str) -> dict[str, Any]:
+    """``msg`` as a JSON object of ``message_type`` (``{}`` for null), or BadRequest."""
+    if msg is None:
+        return {}
     if not isinstance(msg, dict):
-        return None, np.array([]), [], {}
-    meta = msg.get("meta") if isinstance(msg.get("meta"), dict) else {}
-    if "data" in msg:
-        kind, value, names = decode_data(msg["data"])
-        return kind, value, names, meta
-    return None, np.array([]), [], meta
+        raise BadRequest(f"Invalid JSON: {where} must be an object ({message_type}), got {type(msg).__name__}")
+    unknown = sorted(set(msg) - _FIELDS[message_type])
+    if unknown:
+        raise BadRequest(f'Invalid JSON: Message type "seldon.protos.{message_type}" has no field named '
+                         f'"{unknown[0]}" (in {where})')
+    return msg
+
+
+def _ints_to_floats(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_ints_to_floats(v) for v in value]
+    return float(value) if type(value) is int else value
+
+
+def _as_proto_doubles(arr: np.ndarray, source: Any) -> np.ndarray:
+    """Integers as the doubles protobuf carries them (Feedback data passes through protobuf
+    types in Seldon Core, so its ints reach the model as floats, also inside mixed lists)."""
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.float64)
+    if arr.dtype.kind in "UO" and isinstance(source, list):
+        try:
+            return decode_ndarray(_ints_to_floats(source))
+        except RecursionError:
+            raise BadRequest("data.ndarray is nested too deeply") from None
+    return arr
+
+
+def message_data_view(msg: Any, where: str = "message") -> tuple[str | None, Any, list[str], dict[str, Any]]:
+    """For feedback: (kind, value, names, meta) of an optional embedded message; non-data → empty."""
+    msg = _check_fields(msg, "SeldonMessage", where)
+    meta = _check_fields(msg.get("meta"), "Meta", f"{where}.meta")
+    data = msg.get("data")
+    if data is None:
+        return None, np.array([]), [], meta
+    kind, value, names = decode_data(_check_fields(data, "DefaultData", f"{where}.data"))
+    if kind == "tensor":
+        _check_fields(data["tensor"], "Tensor", f"{where}.data.tensor")
+    if kind in ("tensor", "ndarray"):
+        value = _as_proto_doubles(value, data.get(kind))
+    return kind, value, names, meta
+
+
+def _reward(value: Any) -> float:
+    """Feedback.reward: a number (or a numeric string, as protobuf's JSON mapping allows), rounded
+    to float32 like the protobuf field; absent or null is 0."""
+    if value is None:
+        return 0.0
+    if not isinstance(value, (int, float, str)):  # bool is an int here, as protobuf takes it
+        raise BadRequest(f"Invalid JSON: reward must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise BadRequest(f"Invalid JSON: reward must be a number, got {value!r}") from None
+    if abs(number) > float(np.finfo(np.float32).max) and math.isfinite(number):
+        raise BadRequest(f"Invalid JSON: reward {value!r} is out of range for a float")
+    return float(np.float32(number))
+
+
+def _routing(meta: dict[str, Any]) -> dict[str, int]:
+    routing = meta.get("routing")
+    if routing is None:
+        return {}
+    if not isinstance(routing, dict):
+        raise BadRequest("Invalid JSON: response.meta.routing must be an object of integers")
+    out: dict[str, int] = {}
+    for key, value in routing.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not -(2**31) <= value < 2**31:
+            raise BadRequest(f"Invalid JSON: response.meta.routing[{key!r}] must be a 32-bit integer, got {value!r}")
+        out[str(key)] = value
+    return out
+
+
+def decode_feedback(body: Any) -> FeedbackPayload:
+    """A Feedback JSON object → :class:`FeedbackPayload` (what ``send_feedback`` gets), with the
+    types protobuf would give: data numbers as doubles, reward as float32, routing as int32."""
+    fb = _check_fields(body, "Feedback", "the feedback")
+    kind, features, names, request_meta = message_data_view(fb.get("request"), "request")
+    response_meta = _check_fields(_check_fields(fb.get("response"), "SeldonMessage", "response").get("meta"),
+                                  "Meta", "response.meta")
+    truth = message_data_view(fb.get("truth"), "truth")[1]
+    return FeedbackPayload(
+        request_kind=kind,
+        features=features,
+        names=names,
+        request_meta=request_meta,
+        reward=_reward(fb.get("reward")),
+        truth=truth,
+        routing_table=_routing(response_meta),
+    )
 
 
 def raw_metrics(result: Any) -> Any:

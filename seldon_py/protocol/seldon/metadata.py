@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
 __all__ = [
     "METADATA_SCHEMA",
     "build_metadata",

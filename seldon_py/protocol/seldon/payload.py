@@ -1,7 +1,7 @@
 """Transport-neutral message types and the rules that turn a user's return value into a response.
 
 A transport codec (JSON for REST, protobuf for gRPC) decodes a request into a :class:`Payload`;
-the :class:`~seldon_py.protocol.seldon.handler.DataPlane` calls the user and builds a :class:`Response`; the
+the :class:`~seldon_py.protocol.seldon.handler.SeldonHandler` calls the user and builds a :class:`Response`; the
 codec encodes it. A user ``*_raw`` method short-circuits this: its return value travels as a
 :class:`RawResult` and is sent back as it is.
 """
@@ -44,7 +44,8 @@ class Response:
     """A response message before encoding.
 
     ``kind`` as in :class:`Payload` (never ``data``). For the data kinds ``value`` is a numpy array
-    (or, for ``ndarray``, the list the user returned) and ``names`` is a list of strings or an ``int`` n meaning ``["t:0", ..., "t:n-1"]``.
+    (or, for ``ndarray``, the list the user returned) and ``names`` is a list of strings or an
+    ``int`` n meaning ``["t:0", ..., "t:n-1"]``.
     """
 
     kind: str
@@ -59,6 +60,19 @@ class RawResult:
     """What a ``*_raw`` user method returned: sent back untouched (dict → JSON, proto → gRPC)."""
 
     value: Any
+
+
+@dataclass(slots=True)
+class FeedbackPayload:
+    """A decoded Feedback message."""
+
+    request_kind: str | None
+    features: Any
+    names: list[str]
+    request_meta: dict[str, Any]
+    reward: float
+    truth: Any
+    routing_table: dict[str, int]
 
 
 @lru_cache(maxsize=64)

@@ -13,25 +13,12 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
-from .handler import FeedbackPayload
-from ...errors import BadRequest
-from .payload import DATA_EMPTY, Payload, Response, default_names
+from ...errors import BadRequest, SeldonMicroserviceException
 from ...proto import prediction_pb2 as pb
-
-TRANSPORT = "grpc"
+from . import wire
+from .payload import DATA_EMPTY, FeedbackPayload, Payload, Response, default_names
 
 _F64 = np.dtype("<f8")
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
 
 
 def _write_varint(value: int) -> bytes:
@@ -49,28 +36,44 @@ def _write_varint(value: int) -> bytes:
 def _tensor_from_wire(buf: bytes, pos: int, end: int, strict: bool = True) -> np.ndarray | None:
     """The Tensor message serialised in ``buf[pos:end]`` → float64 array of its shape.
 
-    Expects packed repeated fields (what protobuf writes); anything else raises BadRequest when
-    ``strict`` or returns None (the caller then decodes the parsed message instead)."""
+    Reads with :mod:`.wire` (bounds-checked); unknown fields of any wire type are skipped. Packed
+    ``values`` are read in place; anything protobuf writes otherwise (unpacked or repeated
+    ``values``, unpacked ``shape``) returns None when not ``strict`` (the caller then decodes the
+    parsed message), and is read when ``strict`` (bytes protobuf itself serialised). Truncated or
+    malformed bytes raise BadRequest when ``strict``, else return None."""
     shape: list[int] = []
     values: np.ndarray | None = None
-    while pos < end:
-        key, pos = _read_varint(buf, pos)
-        field, wire = key >> 3, key & 7
-        if wire != 2 or (field == 2 and values is not None):
-            if strict:
-                raise BadRequest("malformed Tensor message")
-            return None
-        length, pos = _read_varint(buf, pos)
-        chunk_end = pos + length
-        if field == 1:
-            while pos < chunk_end:
-                dim, pos = _read_varint(buf, pos)
+    try:
+        while pos < end:
+            key, pos = wire.read_varint(buf, pos, end)
+            field, wire_type = key >> 3, key & 7
+            if field == 1 and wire_type == wire.LEN:
+                start, pos = wire.read_len(buf, pos, end)
+                while start < pos:
+                    dim, start = wire.read_varint(buf, start, pos)
+                    if dim >= 1 << 31:
+                        raise BadRequest("data.tensor.shape must be non-negative")
+                    shape.append(dim)
+            elif field == 1 and wire_type == wire.VARINT and strict:
+                dim, pos = wire.read_varint(buf, pos, end)
                 if dim >= 1 << 31:
                     raise BadRequest("data.tensor.shape must be non-negative")
                 shape.append(dim)
-        elif field == 2:
-            values = np.frombuffer(buf, dtype=_F64, count=length // 8, offset=pos)
-        pos = chunk_end
+            elif field == 2 and wire_type == wire.LEN and values is None:
+                start, pos = wire.read_len(buf, pos, end)
+                if (pos - start) & 7:
+                    raise wire.WireError("packed doubles of a length that is not a multiple of 8")
+                values = np.frombuffer(buf, dtype=_F64, count=(pos - start) // 8, offset=start)
+            elif field in (1, 2):
+                if strict:  # not what protobuf writes for a message it parsed itself
+                    raise wire.WireError(f"Tensor field {field} with wire type {wire_type}")
+                return None
+            else:
+                pos = wire.skip_field(buf, pos, end, key)
+    except wire.WireError as exc:
+        if strict:
+            raise BadRequest(f"malformed Tensor message: {exc}") from None
+        return None
     if values is None:
         values = np.empty(0, dtype=np.float64)
     try:
@@ -88,52 +91,25 @@ def tensor_to_array(tensor: pb.Tensor) -> np.ndarray:
     return _tensor_from_wire(buf, 0, len(buf))  # type: ignore[return-value]
 
 
-_MAX_SCANNED_FIELDS = 64
-
-
-def _single_submessage(buf: bytes, pos: int, end: int, field: int) -> tuple[int, int] | None:
-    """(start, end) of the one length-delimited occurrence of ``field`` in ``buf[pos:end]``;
-    None if it is absent, repeated, or the layout is unusual (groups, many fields)."""
-    span: tuple[int, int] | None = None
-    for _ in range(_MAX_SCANNED_FIELDS):
-        if pos >= end:
-            return span
-        key, pos = _read_varint(buf, pos)
-        wire = key & 7
-        if wire == 2:
-            length, pos = _read_varint(buf, pos)
-            if key >> 3 == field:
-                if span is not None:
-                    return None
-                span = (pos, pos + length)
-            pos += length
-        elif wire == 0:
-            pos = _read_varint(buf, pos)[1]
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        else:
-            return None
-    return None
-
-
-def tensor_from_span(wire: bytes, start: int, end: int) -> np.ndarray | None:
-    """The Tensor message in ``wire[start:end]`` (packed fields) → float64 array; None if it
+def tensor_from_span(buf: bytes, start: int, end: int) -> np.ndarray | None:
+    """The Tensor message in ``buf[start:end]`` (packed fields) → float64 array; None if it
     is not laid out as protobuf writes it."""
-    return _tensor_from_wire(wire, start, end, strict=False)
+    return _tensor_from_wire(buf, start, end, strict=False)
 
 
-def tensor_from_message_wire(wire: bytes) -> np.ndarray | None:
+def tensor_from_message_wire(buf: bytes) -> np.ndarray | None:
     """``data.tensor`` of a serialised SeldonMessage, decoded straight from its wire bytes
     (one copy, no re-serialisation); None when the caller should use the parsed message."""
-    span = _single_submessage(wire, 0, len(wire), 3)  # SeldonMessage.data
+    try:
+        span = wire.single_submessage(buf, 0, len(buf), 3)  # SeldonMessage.data
+        if span is None:
+            return None
+        span = wire.single_submessage(buf, span[0], span[1], 2)  # DefaultData.tensor
+    except wire.WireError:
+        return None
     if span is None:
         return None
-    span = _single_submessage(wire, span[0], span[1], 2)  # DefaultData.tensor
-    if span is None:
-        return None
-    return _tensor_from_wire(wire, span[0], span[1], strict=False)
+    return _tensor_from_wire(buf, span[0], span[1], strict=False)
 
 
 def _tensor_parts(arr: np.ndarray) -> tuple[list[Any], int]:
@@ -142,7 +118,7 @@ def _tensor_parts(arr: np.ndarray) -> tuple[list[Any], int]:
     shape = b"".join(_write_varint(d) for d in arr.shape)
     parts: list[Any] = [b"\x0a", _write_varint(len(shape)), shape] if arr.ndim else []
     if arr.size:
-        values = memoryview(np.ascontiguousarray(arr, dtype=_F64).reshape(-1)).cast("B")
+        values = np.ascontiguousarray(arr, dtype=_F64).reshape(-1).data.cast("B")
         parts += [b"\x12", _write_varint(values.nbytes), values]
     return parts, sum(len(p) for p in parts)
 
@@ -235,6 +211,17 @@ def decode_feedback(fb: pb.Feedback) -> FeedbackPayload:
     )
 
 
+def feedback_from_json(body: Any) -> pb.Feedback:
+    """A Feedback in its JSON form → the protobuf message (what a ``send_feedback_raw`` gets over
+    REST, as in Seldon Core)."""
+    fb = pb.Feedback()
+    try:
+        json_format.ParseDict(body, fb)
+    except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
+        raise BadRequest(f"Invalid JSON: {exc}") from None
+    return fb
+
+
 def raw_metrics(result: Any) -> Any:
     if isinstance(result, pb.SeldonMessage) and len(result.meta.metrics):
         return [json_format.MessageToDict(m) | {"type": pb.Metric.MetricType.Name(m.type)}
@@ -312,7 +299,7 @@ def _meta_head(meta: dict[str, Any]) -> bytes:
                 pass  # protobuf raises its own error for it
             else:
                 return _field(b"\x12", puid_field + body)
-    return _meta_only(meta).SerializeToString()  # type: ignore[no-any-return]
+    return _meta_only(meta).SerializeToString()
 
 
 @lru_cache(maxsize=16)
@@ -378,7 +365,7 @@ def encode_response_bytes(resp: Response) -> bytes:
             nd = _list_value_bytes(value)
             if nd is not None:
                 return head + _field(b"\x1a", names + _field(b"\x1a", nd))
-    return encode_response(resp).SerializeToString()  # type: ignore[no-any-return]
+    return encode_response(resp).SerializeToString()
 
 
 def encode_response(resp: Response) -> pb.SeldonMessage:
@@ -416,3 +403,54 @@ def response_to_json_dict(resp: Response) -> dict[str, Any]:
     """What the reference sends for proto-built REST replies (feedback): MessageToDict of the proto."""
     return json_format.MessageToDict(encode_response(resp))
 
+
+
+# ---------------------------------------------------------------- the client's directions
+# A client of another node (the graph executor) encodes requests and decodes responses.
+
+
+def encode_request(payload: Payload) -> pb.SeldonMessage:
+    """A :class:`Payload` → the SeldonMessage to send (the inverse of :func:`decode_message`;
+    ``meta`` is set only when the payload has one)."""
+    kind = payload.kind
+    if kind == DATA_EMPTY:
+        msg = _meta_only(payload.meta or {})
+        msg.data.SetInParent()
+        _fill_names(msg.data, payload.names)
+    elif kind in ("tensor", "ndarray", "tftensor", "jsonData", "strData", "binData", "customData"):
+        msg = encode_response(Response(kind, payload.value, payload.names, payload.meta or {}))
+    else:
+        raise BadRequest(f"cannot encode a request of kind {kind!r}")
+    if payload.meta is None:
+        msg.ClearField("meta")
+    return msg
+
+
+def decode_response(msg: Any) -> Response:
+    """A SeldonMessage another node answered → :class:`Response` (the inverse of
+    :func:`encode_response`). A message whose ``status`` says FAILURE raises
+    :class:`~seldon_py.errors.SeldonMicroserviceException` with its info and reason."""
+    if isinstance(msg, pb.SeldonMessage) and msg.HasField("status") and msg.status.status == pb.Status.FAILURE:
+        code = msg.status.code if 400 <= msg.status.code <= 599 else 500
+        raise SeldonMicroserviceException(msg.status.info, status_code=code, reason=msg.status.reason or None)
+    payload = decode_message(msg)
+    kind = "ndarray" if payload.kind == DATA_EMPTY else payload.kind  # data without a kind
+    return Response(kind, payload.value, payload.names, payload.meta or {})
+
+
+def decode_scanned(req: wire.ScannedRequest) -> Payload:
+    """The Payload :func:`decode_message` gives for the same bytes, from a request the gRPC fast
+    path only scanned (:func:`seldon_py.protocol.seldon.wire.scan_request`)."""
+    meta = meta_to_dict(req.meta) if req.meta is not None else {}
+    kind = req.kind
+    if kind == "tensor":
+        start, stop = req.value
+        value = tensor_from_span(req.wire, start, stop)
+    elif kind == "ndarray":
+        try:
+            value = np.array(req.value)
+        except ValueError as exc:
+            raise BadRequest(f"data.ndarray is not a rectangular array: {exc}") from None
+    else:
+        value = np.array([])
+    return Payload(kind, value, list(req.names), meta)

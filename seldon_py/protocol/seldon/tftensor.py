@@ -33,8 +33,9 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -479,7 +480,7 @@ def array_to_tftensor_proto(a: np.ndarray) -> Any:
 
     arr = _as_array(a)
     dtype = _encode_dtype(arr)
-    t = tensor_pb2.TensorProto(dtype=dtype)
+    t = tensor_pb2.TensorProto(dtype=dtype)  # type: ignore[arg-type]  # an int DataType; stubs want the enum type
     t.tensor_shape.SetInParent()
     for size in arr.shape:
         t.tensor_shape.dim.add(size=size)

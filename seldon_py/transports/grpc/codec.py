@@ -1,6 +1,6 @@
-"""The gRPC codec handed to :class:`~seldon_py.protocol.seldon.handler.DataPlane`: :mod:`seldon_py.protocol.seldon.proto_codec`
-plus the request's wire bytes, so large tensors are read from the bytes grpcio received rather
-than re-serialised out of the parsed message, and requests that were only scanned
+"""The gRPC codec handed to :class:`~seldon_py.protocol.seldon.handler.SeldonHandler`:
+:mod:`seldon_py.protocol.seldon.proto_codec` plus the request's wire bytes, so large tensors are read
+from the bytes grpcio received rather than re-serialised out of the parsed message, and requests that were only scanned
 (:class:`~seldon_py.protocol.seldon.wire.ScannedRequest`) are decoded from their bytes."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from ...protocol.seldon import proto_codec
 from ...protocol.seldon.payload import Payload
-from ...protocol.seldon.wire import ScannedRequest, decode_scanned
+from ...protocol.seldon.wire import ScannedRequest
 
 
 class WireCodec:
@@ -17,7 +17,6 @@ class WireCodec:
 
     __slots__ = ("msg", "wire")
 
-    TRANSPORT = proto_codec.TRANSPORT
     decode_message_list = staticmethod(proto_codec.decode_message_list)
     raw_metrics = staticmethod(proto_codec.raw_metrics)
     strip_raw_metrics = staticmethod(proto_codec.strip_raw_metrics)
@@ -28,5 +27,5 @@ class WireCodec:
 
     def decode_message(self, raw: Any) -> Payload:
         if type(raw) is ScannedRequest:
-            return decode_scanned(raw)
+            return proto_codec.decode_scanned(raw)
         return proto_codec.decode_message(raw, self.wire if raw is self.msg else None)

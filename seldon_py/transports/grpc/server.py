@@ -18,16 +18,17 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterable
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ...protocol.seldon.handler import DataPlane
-from ...runtime.runtime import RequestObserver
+from ...protocol.seldon.handler import SeldonHandler
+from ...runtime.runtime import RequestObserver, start_loading
 from ...settings import Settings
 from .servicer import SERVICE_NAMES, SeldonServicer
 
@@ -78,15 +79,17 @@ def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
-class HealthServicer(health.HealthServicer):  # type: ignore[misc]
+class HealthServicer(health.HealthServicer):
     """The standard health servicer, plus ending open ``Watch`` streams on shutdown: they are
     RPCs too, and ``server.stop(grace)`` would otherwise wait the whole grace period for them."""
 
     def shutdown(self) -> None:
         """Every service NOT_SERVING (sent to watchers), then close the watch streams."""
         self.enter_graceful_shutdown()
-        with self._lock:
-            callbacks = [cb for cbs in self._send_response_callbacks.values() for cb in list(cbs)]
+        # grpc_health's private state (not in its stubs); tests/transports/grpc pin the behaviour
+        with self._lock:  # type: ignore[attr-defined]
+            callbacks = [cb for cbs in self._send_response_callbacks.values()  # type: ignore[attr-defined]
+                         for cb in list(cbs)]
         for callback in callbacks:
             callback(None)
 
@@ -111,22 +114,29 @@ class GrpcServer:
 
 
 def create_grpc_server(
-    dataplane: DataPlane,
+    dataplane: SeldonHandler,
     *,
     host: str = "0.0.0.0",
     port: int = 5000,
     threads: int = 1,
     max_payload_bytes: int = 100 * 1024 * 1024,
     observer: RequestObserver | None = None,
+    extra_handlers: Iterable[grpc.GenericRpcHandler] = (),
 ) -> GrpcServer:
     """Build a server with every Seldon service, health (NOT_SERVING) and reflection, bound to
-    ``host:port`` (port 0 picks a free one, see ``.port``). Not started."""
+    ``host:port`` (port 0 picks a free one, see ``.port``). Not started.
+
+    ``extra_handlers``: more gRPC services next to Seldon's (the extension point for another
+    protocol or model convention, e.g. a user object's ``grpc_handlers()``)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="seldon-grpc"),
         options=server_options(max_payload_bytes),
     )
     servicer = SeldonServicer(dataplane, observer, max_payload_bytes=max_payload_bytes)
     servicer.register(server)
+    extra = tuple(extra_handlers)
+    if extra:
+        server.add_generic_rpc_handlers(extra)
     health_servicer = HealthServicer()
     for name in HEALTH_SERVICES:
         health_servicer.set(name, NOT_SERVING)
@@ -145,18 +155,17 @@ def create_grpc_server(
 
 
 def serve(
-    dataplane: DataPlane,
+    dataplane: SeldonHandler,
     settings: Settings,
     observer: RequestObserver | None = None,
     on_started: Callable[[GrpcServer], None] | None = None,
+    extra_handlers: Iterable[grpc.GenericRpcHandler] = (),
 ) -> None:
     """Serve gRPC in this process until SIGTERM/SIGINT, then drain and return (blocks).
 
     Must run in the main thread (it installs the signal handlers). ``load()`` runs in the
     background; health turns SERVING when it has finished, unless a stop came first.
     """
-    from ..rest.server import start_loading
-
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -172,16 +181,17 @@ def serve(
         threads=settings.grpc_threads,
         max_payload_bytes=settings.max_payload_bytes,
         observer=observer,
+        extra_handlers=extra_handlers,
     )
     srv.server.start()
     logger.info("gRPC server (pid %d) listening on %s, %d thread(s)", os.getpid(),
                 bind_address(settings.host, srv.port), settings.grpc_threads)
     if on_started is not None:
         on_started(srv)
-    start_loading(dataplane, "gRPC server")
+    start_loading(dataplane.runtime, "gRPC server")
 
     while not stop.is_set():
-        if dataplane.ready.wait(0.05):
+        if dataplane.runtime.ready.wait(0.05):
             if not stop.is_set():
                 srv.set_serving()
             break
@@ -192,13 +202,15 @@ def serve(
     logger.info("gRPC server (pid %d) stopped", os.getpid())
 
 
-def run_grpc(settings: Settings, dataplane_factory: Callable[[], DataPlane],
-             observer_factory: Callable[[], RequestObserver] | None = None) -> None:
+def run_grpc(settings: Settings, dataplane_factory: Callable[[], SeldonHandler],
+             observer_factory: Callable[[], RequestObserver] | None = None,
+             extra_handlers: Callable[[], Iterable[grpc.GenericRpcHandler]] | None = None) -> None:
     """Entry point of a gRPC worker process (forked by the supervisor)."""
     tune_malloc()
     dataplane = dataplane_factory()
     try:
-        serve(dataplane, settings, observer_factory() if observer_factory else None)
+        serve(dataplane, settings, observer_factory() if observer_factory else None,
+              extra_handlers=extra_handlers() if extra_handlers else ())
     except BindError as exc:
         logger.error("%s", exc)
         raise SystemExit(1) from None

@@ -1,4 +1,5 @@
-"""The gRPC adapter: every Seldon service/RPC (spec §7.1) over one :class:`DataPlane`.
+"""The gRPC adapter: every Seldon service/RPC (spec §7.1) over one
+:class:`~seldon_py.protocol.seldon.handler.SeldonHandler`.
 
 Each RPC is a thin function ``request message -> serialized response bytes``; one wrapper
 (:meth:`SeldonServicer._rpc`) around all of them does the transport work once:
@@ -11,7 +12,7 @@ Each RPC is a thin function ``request message -> serialized response bytes``; on
   message, anything else → ``INTERNAL`` with ``str(exc)`` (logged once, with traceback);
 * the ``seldon-puid`` request header is echoed as response initial metadata (none is invented
   when absent: the reference wrapper sends no metadata at all, the executor owns puids);
-* the :class:`~seldon_py.protocol.seldon.handler.RequestObserver` sees every RPC with its status and sizes.
+* the :class:`~seldon_py.runtime.runtime.RequestObserver` sees every RPC with its status and sizes.
 
 Handlers are registered directly (:meth:`SeldonServicer.register`) rather than through the
 generated ``add_*Servicer_to_server``: the same handler table, but responses are serialized inside
@@ -29,9 +30,6 @@ import grpc
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import DecodeError, Message
 
-from ...protocol.seldon import proto_codec
-from ...protocol.seldon.handler import DataPlane
-from ...runtime.runtime import NullObserver, RequestObserver
 from ...errors import (
     BadRequest,
     InternalError,
@@ -40,11 +38,14 @@ from ...errors import (
     SeldonMicroserviceException,
     grpc_code_name,
 )
+from ...proto import prediction_pb2 as pb
+from ...protocol.seldon import proto_codec
+from ...protocol.seldon.handler import SeldonHandler
 from ...protocol.seldon.metadata import metadata_to_proto_dict
 from ...protocol.seldon.payload import RawResult, Response
-from ...proto import prediction_pb2 as pb
-from .codec import WireCodec
 from ...protocol.seldon.wire import ScannedRequest, scan_request
+from ...runtime.runtime import NullObserver, RequestObserver
+from .codec import WireCodec
 
 logger = logging.getLogger(__name__)
 
@@ -120,10 +121,10 @@ def _serialize_raw(value: Any, cls: type[Message], hook: str) -> bytes:
     """What a ``*_raw``/``*_grpc`` user method returned → wire bytes of the RPC's response type."""
     desc = getattr(value, "DESCRIPTOR", None)
     if desc is not None and getattr(desc, "full_name", None) == cls.DESCRIPTOR.full_name:
-        return value.SerializeToString()  # type: ignore[no-any-return]
+        return value.SerializeToString()
     if isinstance(value, dict):
         try:
-            return json_format.ParseDict(value, cls()).SerializeToString()  # type: ignore[no-any-return]
+            return json_format.ParseDict(value, cls()).SerializeToString()
         except json_format.ParseError as exc:
             raise InternalError(f"{hook} returned a dict that is not a {cls.DESCRIPTOR.full_name}: {exc}") from None
     raise InternalError(
@@ -144,7 +145,7 @@ class SeldonServicer:
 
     def __init__(
         self,
-        dataplane: DataPlane,
+        dataplane: SeldonHandler,
         observer: RequestObserver | None = None,
         max_payload_bytes: int | None = None,
     ) -> None:
@@ -160,10 +161,8 @@ class SeldonServicer:
     def _request(self, msg: Any, wire: bytes, hook: str) -> tuple[Any, WireCodec]:
         """(request, codec) for the data plane: a scanned request is parsed after all when the
         user has a ``<hook>_raw`` (or legacy ``<hook>_grpc``) method, which gets the message."""
-        if type(msg) is ScannedRequest:
-            dispatch = self.dataplane.dispatch
-            if hook in dispatch.raw or (hook, TRANSPORT) in dispatch.legacy:
-                msg = pb.SeldonMessage.FromString(wire)
+        if type(msg) is ScannedRequest and self.dataplane.takes_message(hook):
+            msg = pb.SeldonMessage.FromString(wire)
         return msg, WireCodec(msg, wire)
 
     def predict(self, msg: Any, wire: bytes) -> bytes:
@@ -207,7 +206,7 @@ class SeldonServicer:
 
     # ------------------------------------------------------------------ transport glue
     def _body(self, method: str) -> Callable[[Any, bytes], bytes]:
-        return {
+        bodies: dict[str, Callable[[Any, bytes], bytes]] = {
             "Predict": self.predict,
             "TransformInput": self.transform_input,
             "TransformOutput": self.transform_output,
@@ -217,7 +216,8 @@ class SeldonServicer:
             "Metadata": self.metadata,
             "ModelMetadata": self.metadata,
             "GraphMetadata": self.graph_metadata,
-        }[method]
+        }
+        return bodies[method]
 
     def _rpc(
         self, endpoint: str, body: Callable[[Any, bytes], bytes]

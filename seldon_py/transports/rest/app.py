@@ -1,4 +1,4 @@
-"""The REST adapter: a Flask app factory over :class:`~seldon_py.protocol.seldon.handler.DataPlane`.
+"""The REST adapter: a Flask app factory over :class:`~seldon_py.protocol.seldon.handler.SeldonHandler`.
 
 Views only read the request, call the data plane and encode. Every error leaves through one
 handler as the Seldon error body ``{"status": {"code": -1, "info", "reason", "status": 1}}`` with a
@@ -15,16 +15,13 @@ import base64
 import io
 import logging
 import time
+from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from ...protocol.seldon import json_codec
-from ...util import jsonutil
-from ...protocol.seldon.handler import DataPlane
-from ...runtime.runtime import RequestObserver
 from ...errors import (
     BadRequest,
     InternalError,
@@ -35,8 +32,12 @@ from ...errors import (
     UnsupportedMediaType,
     as_microservice_error,
 )
+from ...protocol.seldon import json_codec
+from ...protocol.seldon.handler import SeldonHandler
 from ...protocol.seldon.payload import RawResult
 from ...protocol.seldon.payload import Response as SeldonResponseMsg
+from ...runtime.runtime import RequestObserver
+from ...util import jsonutil
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def _raw_body(value: Any, status_from_body: bool) -> tuple[bytes, int]:
         if isinstance(code, int) and not isinstance(code, bool):
             if 100 <= code <= 599:
                 status = code
-            elif st.get("status") in (1, "FAILURE"):
+            elif isinstance(st, dict) and st.get("status") in (1, "FAILURE"):
                 status = 500
     return jsonutil.dumps(value), status
 
@@ -201,7 +202,7 @@ def observe_requests(wsgi_app: Any, observer: RequestObserver, paths: frozenset[
         endpoint = path if path in paths else "other"
         started("rest", endpoint)
         t0 = clock()
-        seen = ["500", 0]
+        seen: list[Any] = ["500", 0]  # status code, response Content-Length
 
         def record_status(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             seen[0] = status[:3]
@@ -276,7 +277,7 @@ class JsonFastPath:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         endpoint = self.endpoints.get(environ.get("PATH_INFO", ""))
         n = self._takes(environ) if endpoint is not None else 0
-        if not n:
+        if endpoint is None or not n:
             return self.flask_wsgi_app(environ, start_response)
         body = environ["wsgi.input"].read(n)
         try:
@@ -303,21 +304,28 @@ class JsonFastPath:
 def _only_own_hooks(app: Flask, *own: Callable[..., Any]) -> bool:
     """Whether the app runs no request hooks but ``own`` (the fast path would skip others, e.g.
     ``before_app_request`` hooks of a user's ``error_blueprint``; then it stays off)."""
-    hooks = [f for funcs in (*app.before_request_funcs.values(), *app.after_request_funcs.values(),
-                             *app.teardown_request_funcs.values(), *app.url_value_preprocessors.values())
-             for f in funcs]
+    registries: list[dict[Any, list[Any]]] = [app.before_request_funcs, app.after_request_funcs,
+                                              app.teardown_request_funcs, app.url_value_preprocessors]
+    hooks = [f for registry in registries for funcs in registry.values() for f in funcs]
     return sorted(map(id, hooks)) == sorted(map(id, own))
 
 
 def create_app(
-    dataplane: DataPlane,
+    dataplane: SeldonHandler,
     *,
     max_payload_bytes: int | None = None,
     payload_passthrough: bool = False,
     error_blueprint: Any = None,
     observer: RequestObserver | None = None,
+    blueprints: Sequence[Any] = (),
 ) -> Flask:
-    """Build the REST app for one serving process (``observer``: request metrics)."""
+    """Build the REST app for one serving process (``observer``: request metrics).
+
+    ``blueprints``: more Flask blueprints to serve next to the Seldon API (the extension point for
+    another protocol or model convention, e.g. a user object's ``rest_blueprint()``). They get
+    the same error handling, CORS and request metrics; a route that is already one of the Seldon
+    API's is refused (ValueError), so an extension cannot shadow it.
+    """
     app = Flask("seldon_py", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max_payload_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = max_payload_bytes
@@ -341,19 +349,16 @@ def create_app(
         message_endpoints.update(dict.fromkeys(paths, endpoint))
 
     def send_feedback() -> Response:
-        from google.protobuf import json_format
-
         from ...protocol.seldon import proto_codec
 
         body = read_message()
-        fb = proto_codec.pb.Feedback()
-        try:
-            json_format.ParseDict(body, fb)
-        except (json_format.ParseError, TypeError, ValueError) as exc:
-            raise BadRequest(f"Invalid JSON: {exc}") from None
-        result = dataplane.send_feedback(fb, proto_codec.decode_feedback(fb), codec)
+        fb = json_codec.decode_feedback(body)
+        # a send_feedback_raw gets the Feedback message as Seldon Core hands it over: protobuf
+        raw = proto_codec.feedback_from_json(body) if dataplane.takes_message("send_feedback") else body
+        result = dataplane.send_feedback(raw, fb, codec)
         if isinstance(result, RawResult):
             return _encode(result)
+        # the reply is protobuf's JSON form of the message, as the reference writes it
         return _json_response(proto_codec.response_to_json_dict(result))
 
     def health_ping() -> Response:
@@ -370,7 +375,8 @@ def create_app(
         resp.headers["Content-Disposition"] = "inline; filename=seldon.json"
         resp.headers["Cache-Control"] = "no-cache"
         resp.add_etag()
-        return resp.make_conditional(request)
+        resp.make_conditional(request)  # in place (it returns resp itself)
+        return resp
 
     predict = MessageEndpoint(dataplane.predict, status_from_body=True, raw=payload_passthrough)
     add_message(PREDICT_PATHS[:1], ["GET", "POST"], "predict", predict)
@@ -462,6 +468,15 @@ def create_app(
 
     if error_blueprint is not None:
         app.register_blueprint(error_blueprint)
+    if blueprints:
+        seldon_rules = {rule.rule for rule in app.url_map.iter_rules()}
+        for blueprint in blueprints:
+            app.register_blueprint(blueprint)
+        prefixes = tuple(f"{blueprint.name}." for blueprint in blueprints)
+        clashes = sorted({rule.rule for rule in app.url_map.iter_rules()
+                          if rule.endpoint.startswith(prefixes) and rule.rule in seldon_rules})
+        if clashes:
+            raise ValueError(f"extension blueprint routes clash with the Seldon API: {', '.join(clashes)}")
     if _only_own_hooks(app, handed_over, cors):
         app.wsgi_app = JsonFastPath(app.wsgi_app, message_endpoints, max_payload_bytes)  # type: ignore[method-assign]
     if observer is not None:

@@ -1,48 +1,25 @@
 """Serving the REST app: gunicorn (production) or Flask's development server (``--debug``).
 
 The app factory runs in each worker after fork; the user's ``load()`` then runs in a background
-thread of that worker, so ``/health/ping`` answers at once and ``/health/status`` (readiness)
-answers 503 until ``load()`` has finished. If ``load()`` raises, the worker exits with gunicorn's
-boot-error code and the whole server stops with a clear log line instead of serving a broken model.
+thread of that worker (:func:`seldon_py.runtime.runtime.start_loading`, called by the composition
+root), so ``/health/ping`` answers at once and ``/health/status`` (readiness) answers 503 until
+``load()`` has finished. If ``load()`` raises, the worker exits with gunicorn's boot-error code
+and the whole server stops with a clear log line instead of serving a broken model.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from ...protocol.seldon.handler import DataPlane
 from ...settings import Settings
 
 logger = logging.getLogger(__name__)
-
-#: gunicorn's exit code for "worker failed to boot": the arbiter halts on it
-WORKER_BOOT_ERROR = 3
-
-
-def start_loading(dataplane: DataPlane, where: str) -> threading.Thread:
-    """Run ``load()`` in a background thread; on failure log it and end this process."""
-
-    def run() -> None:
-        try:
-            dataplane.load()
-        except BaseException as exc:  # noqa: BLE001 - anything from user code
-            logger.error("load() failed in %s (pid %d): %s: %s", where, os.getpid(),
-                         type(exc).__name__, exc, exc_info=exc)
-            logging.shutdown()
-            os._exit(WORKER_BOOT_ERROR)
-        logger.info("%s (pid %d) ready: load() finished", where, os.getpid())
-
-    t = threading.Thread(target=run, name="seldon-load", daemon=True)
-    t.start()
-    return t
-
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
     """gunicorn settings derived from ours: the gthread worker always (keep-alive even at 1 thread),
@@ -66,7 +43,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     return opts
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
+class GunicornServer(BaseApplication):
     """A gunicorn application that builds the Flask app with ``app_factory`` in each worker."""
 
     def __init__(self, app_factory: Callable[[], Flask], options: dict[str, Any]) -> None:
@@ -79,7 +56,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             if value is not None and key in self.cfg.settings:
                 self.cfg.set(key, value)
 
-    def load(self) -> Flask:
+    def load(self) -> Flask:  # type: ignore[override]  # a Flask app is a WSGI app; the stub's type is narrower
         return self._factory()
 
 

@@ -113,7 +113,7 @@ class ConnectionTable:
         return False
 
 
-class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
+class BalancedThreadWorker(ThreadWorker):
     """gunicorn's gthread worker that accepts only while no other worker holds fewer connections."""
 
     #: made in the arbiter by the first worker object, before any fork (see module docstring)
@@ -133,7 +133,7 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
     def _publish(self) -> None:
         if self.slot is not None and self.table is not None:
             if self.alive:
-                self.table.publish(self.slot, self.pid, self.nr_conns)
+                self.table.publish(self.slot, int(self.pid), self.nr_conns)  # an int once booted
             else:  # stopping: it accepts no more, so others must not wait for it to
                 self.table.clear(self.slot)
 
@@ -158,10 +158,10 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
         self._publish()
 
     # ------------------------------------------------------------ accepting
-    def set_accept_enabled(self, enabled: bool) -> None:
+    def set_accept_enabled(self, enabled: bool | None) -> None:
         # gunicorn's loop calls this on every turn while it wants to accept and we do not
-        self._balance_paused = enabled and self._others_hold_fewer()
-        super().set_accept_enabled(enabled and not self._balance_paused)
+        self._balance_paused = bool(enabled) and self._others_hold_fewer()
+        super().set_accept_enabled(bool(enabled) and not self._balance_paused)
 
     def accept(self, listener: Any) -> None:
         super().accept(listener)
@@ -179,7 +179,7 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
             req.must_close = True
         return bool(super().handle_request(req, conn))
 
-    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+    def wait_for_and_dispatch_events(self, timeout: float | None) -> None:
         if self._balance_paused:
-            timeout = min(timeout, PAUSED_RECHECK_S)
+            timeout = PAUSED_RECHECK_S if timeout is None else min(timeout, PAUSED_RECHECK_S)
         super().wait_for_and_dispatch_events(timeout)

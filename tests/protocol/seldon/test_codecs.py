@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from seldon_py.protocol.seldon import json_codec, proto_codec
-from seldon_py.util import jsonutil
 from seldon_py.errors import BadRequest
+from seldon_py.protocol.seldon import json_codec, proto_codec
 from seldon_py.protocol.seldon.payload import Response, build_response
+from seldon_py.util import jsonutil
 
 
 def test_decode_kinds():

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from seldon_py.protocol.seldon import json_codec
-from seldon_py.util import jsonutil
 from seldon_py.errors import BadRequest
+from seldon_py.protocol.seldon import json_codec
 from seldon_py.protocol.seldon.payload import build_response
+from seldon_py.util import jsonutil
 
 SPECIAL_FLOATS = [0.0, -0.0, 1e300, -1e300, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
                   0.1, 1 / 3, 9007199254740993.0, 2.0**63, -(2.0**63), 2.0**64, 123456.789012]

@@ -15,19 +15,20 @@ from __future__ import annotations
 import math
 import random
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 from google.protobuf import json_format
 
-from seldon_py.protocol.seldon import proto_codec
 from seldon_py.errors import BadRequest
+from seldon_py.proto import prediction_pb2 as pb
+from seldon_py.protocol.seldon import proto_codec
 from seldon_py.protocol.seldon import wire as wire_mod
+from seldon_py.protocol.seldon.payload import Response
 from seldon_py.transports.grpc.codec import WireCodec
 from seldon_py.transports.grpc.servicer import SeldonServicer, _deserializer, _Undecodable
-from seldon_py.protocol.seldon.payload import Response
-from seldon_py.proto import prediction_pb2 as pb
 from tests.transports.grpc.helpers import make_dataplane
 
 DESERIALIZE = _deserializer(pb.SeldonMessage)

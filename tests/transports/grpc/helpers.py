@@ -15,9 +15,9 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from seldon_py.model.reflection import reflect
 from seldon_py.protocol.seldon.handler import DataPlane
 from seldon_py.protocol.seldon.metadata import build_metadata
-from seldon_py.model.reflection import reflect
 from tests.conftest import free_ports
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -29,7 +29,7 @@ def make_dataplane(user: Any, metadata: dict[str, Any] | None = None, **kwargs: 
     """A loaded DataPlane over ``user`` with default (or given) metadata."""
     if metadata is None:
         metadata, _ = build_metadata({}, {}, None)
-    dp = DataPlane(reflect(user), metadata=metadata, **kwargs)
+    dp = DataPlane(reflect(user), metadata=metadata, **{"transport": "grpc", **kwargs})
     dp.load()
     return dp
 

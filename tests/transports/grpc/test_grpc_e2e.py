@@ -3,20 +3,22 @@
 
 from __future__ import annotations
 
+import os
 import signal
-import socket
 import time
 from collections.abc import Iterator
 
 import grpc
 import pytest
+import requests
 from google.protobuf import empty_pb2, json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from seldon_py.transports.grpc.servicer import SERVICE_NAMES
 from seldon_py.proto import prediction_pb2 as pb
 from seldon_py.proto import prediction_pb2_grpc as pbg
+from seldon_py.transports.grpc.servicer import SERVICE_NAMES
+from tests.conftest import wait_until
 
 from .helpers import GrpcService, start_service
 
@@ -109,7 +111,8 @@ def test_every_rpc(everything):
     assert D(model.Metadata(empty_pb2.Empty())) == metadata
     assert D(seldon.ModelMetadata(pb.SeldonModelMetadataRequest(name="everything"))) == metadata
     err = rpc_error(seldon.GraphMetadata, empty_pb2.Empty())
-    assert (err.code(), err.details()) == (grpc.StatusCode.UNIMPLEMENTED, "GraphMetadata not available on the Model level")
+    assert (err.code(), err.details()) == (grpc.StatusCode.UNIMPLEMENTED,
+                                           "GraphMetadata not available on the Model level")
 
 
 def test_two_worker_processes_share_the_port(everything):
@@ -183,43 +186,45 @@ def test_health_waits_for_load(grpc_service, tmp_path):
     assert pbg.ModelStub(svc.channel()).Predict(P({"strData": "x"})).strData == "x"
 
 
-def test_sigterm_drains_inflight_calls(grpc_service):
-    svc = grpc_service({"Sleepy.py": '''
-        import time
-        class Sleepy:
+def test_sigterm_drains_inflight_calls(grpc_service, tmp_path):
+    (tmp_path / "entered").mkdir()
+    svc = grpc_service({"Gated.py": '''
+        import os, time, uuid
+        class Gated:
             def predict(self, X, names, meta=None):
-                time.sleep(1)
+                open(os.path.join("entered", uuid.uuid4().hex), "w").close()
+                while not os.path.exists("release"):  # the test's gate
+                    time.sleep(0.01)
                 return X
-    '''}, "Sleepy", ["--grpc-workers", "2", "--grpc-threads", "2", "--graceful-timeout", "10"])
+    '''}, "Gated", ["--grpc-workers", "2", "--grpc-threads", "5", "--graceful-timeout", "60"])
     watch = health_pb2_grpc.HealthStub(svc.channel()).Watch(health_pb2.HealthCheckRequest(service=""))
     assert next(watch).status == SERVING
     calls = []
     for i in range(5):
         ch = svc.channel(**{"grpc.use_local_subchannel_pool": 1})
         calls.append(pbg.ModelStub(ch).Predict.future(P({"strData": f"call {i}"})))
-    time.sleep(0.5)  # all five have reached a worker
-    started = time.monotonic()
+    wait_until(lambda: len(os.listdir(tmp_path / "entered")) == 5, what="5 calls inside predict",
+               detail=svc.output)
     svc.proc.send_signal(signal.SIGTERM)
 
     assert next(watch).status == NOT_SERVING  # health flips before the server goes away
-    assert [c.result(timeout=15).strData for c in calls] == [f"call {i}" for i in range(5)]
-    assert svc.proc.wait(timeout=15) == 0, svc.output()
-    assert time.monotonic() - started < 10  # within the grace period
-    time.sleep(0.2)
-    assert svc.session_pids() == [], svc.output()
+    (tmp_path / "release").touch()  # only now, while the workers drain, may the calls finish
+    assert [c.result(timeout=60).strData for c in calls] == [f"call {i}" for i in range(5)]
+    assert svc.proc.wait(timeout=60) == 0, svc.output()
+    wait_until(lambda: svc.session_pids() == [], what="every process of the service gone", detail=svc.output)
 
 
 def test_zero_grpc_workers_disables_grpc(grpc_service):
     svc = grpc_service(EVERYTHING, "Everything", ["--grpc-workers", "0"], serving=False)
-    deadline = time.monotonic() + 20
-    while True:  # wait for REST, so the service is fully up
+
+    def rest_ready() -> bool:  # load() done in the REST worker: every child was forked before it
+        assert svc.proc.poll() is None, svc.output()
         try:
-            socket.create_connection(("127.0.0.1", svc.http_port), timeout=0.5).close()
-            break
-        except OSError:
-            assert svc.proc.poll() is None and time.monotonic() < deadline, svc.output()
-            time.sleep(0.05)
-    time.sleep(0.3)
+            return requests.get(f"http://127.0.0.1:{svc.http_port}/health/status", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(rest_ready, what="the REST server", detail=svc.output)
     with grpc.insecure_channel(svc.address) as ch:
         with pytest.raises(grpc.FutureTimeoutError):
             grpc.channel_ready_future(ch).result(timeout=1)

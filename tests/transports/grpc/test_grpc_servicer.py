@@ -8,7 +8,6 @@ compared as ``json_format.MessageToDict`` output.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import grpc
@@ -19,11 +18,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from seldon_py import SeldonMicroserviceException, SeldonResponse
-from seldon_py.protocol.seldon.handler import DataPlane
-from seldon_py.transports.grpc.servicer import SERVICE_NAMES, SERVICES
+from seldon_py.model.reflection import reflect
 from seldon_py.proto import prediction_pb2 as pb
 from seldon_py.proto import prediction_pb2_grpc as pbg
-from seldon_py.model.reflection import reflect
+from seldon_py.protocol.seldon.handler import DataPlane
+from seldon_py.transports.grpc.servicer import SERVICE_NAMES, SERVICES
 
 from .helpers import make_dataplane
 
@@ -394,27 +393,50 @@ def test_health_follows_loading_and_shutdown(grpc_server):
 
     watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
     assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
-    started = time.monotonic()
-    srv.stop(grace=20)  # an open Watch must not hold the drain for the whole grace period
-    assert time.monotonic() - started < 5
+    # an open Watch must not hold the drain for the whole grace period: with a grace of 10 minutes,
+    # stop() returns only if the Watch is ended (the join timeout is a guard, not a timing)
+    stopper = threading.Thread(target=srv.stop, args=(600,), daemon=True)
+    stopper.start()
+    stopper.join(timeout=60)
+    assert not stopper.is_alive(), "stop() waited for the open Watch"
     assert [r.status for r in watch] == [health_pb2.HealthCheckResponse.NOT_SERVING]
 
 
 def test_stop_lets_inflight_calls_finish(grpc_server):
-    class Slow:
+    entered = threading.Semaphore(0)
+    release = threading.Event()
+
+    class Gated:
         def predict(self, X, names, meta=None):
-            time.sleep(0.5)
+            entered.release()
+            assert release.wait(60)
             return X
 
-    channel, srv = grpc_server(Slow(), threads=2)
+    channel, srv = grpc_server(Gated(), threads=2)
+
+    class StopSignals:  # the real server, telling the test once stop() has begun
+        def __init__(self, real):
+            self.real = real
+            self.stopping = threading.Event()
+
+        def stop(self, grace):
+            done = self.real.stop(grace)
+            self.stopping.set()
+            return done
+
+    srv.server = proxy = StopSignals(srv.server)
     stub = pbg.ModelStub(channel)
-    futures = [stub.Predict.future(P({"strData": str(i)})) for i in range(4)]
-    time.sleep(0.2)
-    stopper = threading.Thread(target=srv.stop, args=(10,))
+    futures = [stub.Predict.future(P({"strData": str(i)})) for i in range(2)]
+    for _ in range(2):
+        assert entered.acquire(timeout=60)  # both calls are inside predict
+    stopper = threading.Thread(target=srv.stop, args=(60,))
     stopper.start()
-    assert [f.result(timeout=10).strData for f in futures] == ["0", "1", "2", "3"]
-    stopper.join(10)
+    assert proxy.stopping.wait(60)  # the server is stopping with both calls in flight...
+    release.set()  # ...and only now may they finish
+    assert [f.result(timeout=60).strData for f in futures] == ["0", "1"]
+    stopper.join(60)
     assert not stopper.is_alive()
+    srv.server = proxy.real
 
 
 def test_reflection_lists_every_service(grpc_server):

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from seldon_py.protocol.seldon.handler import DataPlane, UnitInfo
 from seldon_py.model.reflection import reflect
+from seldon_py.protocol.seldon.handler import DataPlane, UnitInfo
 from seldon_py.transports.rest.app import create_app
 from tests import fixtures as fx
 
@@ -133,7 +133,8 @@ def test_transformer_fallbacks():
     assert c.post("/transform-input", json={"data": {"ndarray": [[1, 2]]}}).json["data"]["ndarray"] == [[2, 4]]
     assert c.post("/transform-output", json={"data": {"ndarray": [[1, 2]]}}).json["data"]["ndarray"] == [[2, 3]]
     # no predict → empty array, like the reference
-    assert c.post("/predict", json={"data": {"ndarray": [[1]]}}).data == b'{"data":{"names":[],"ndarray":[]},"meta":{}}\n'
+    empty = b'{"data":{"names":[],"ndarray":[]},"meta":{}}\n'
+    assert c.post("/predict", json={"data": {"ndarray": [[1]]}}).data == empty
     ident = client(fx.Identity())  # no transform_* → identity
     assert ident.post("/transform-output", json={"strData": "s"}).json["strData"] == "s"
 
@@ -220,16 +221,20 @@ BAD_INPUT = [
     ("malformed json", dict(method="POST", data=b'{"data":', content_type="application/json"), 400, "Invalid JSON"),
     ("empty body", dict(method="POST", data=b"", content_type="application/json"), 400, "Empty request"),
     ("json null", dict(method="POST", data=b"null", content_type="application/json"), 400, "null"),
-    ("wrong content type", dict(method="POST", data=b'{"strData":"x"}', content_type="text/plain"), 415, "Content-Type"),
-    ("urlencoded raw json", dict(method="POST", data=b'{"strData":"x"}', content_type="application/x-www-form-urlencoded"), 415, "Content-Type"),
+    ("wrong content type", dict(method="POST", data=b'{"strData":"x"}', content_type="text/plain"), 415,
+     "Content-Type"),
+    ("urlencoded raw json", dict(method="POST", data=b'{"strData":"x"}',
+                                 content_type="application/x-www-form-urlencoded"), 415, "Content-Type"),
     ("missing data", dict(method="POST", json={"meta": {}}), 400, "Invalid request data type"),
     ("ragged", dict(method="POST", json={"data": {"ndarray": [[1, 2], [3]]}}), 400, "rectangular"),
-    ("shape mismatch", dict(method="POST", json={"data": {"tensor": {"shape": [3], "values": [1, 2]}}}), 400, "do not fit shape"),
+    ("shape mismatch", dict(method="POST", json={"data": {"tensor": {"shape": [3], "values": [1, 2]}}}), 400,
+     "do not fit shape"),
     ("missing shape", dict(method="POST", json={"data": {"tensor": {"values": [1, 2]}}}), 400, "shape"),
     ("bad base64", dict(method="POST", json={"binData": "aGVsbG8"}), 400, "base64"),
     ("bad json= field", dict(method="POST", data={"json": "{bad"}), 400, "Invalid JSON"),
     ("meta not object", dict(method="POST", json={"strData": "x", "meta": []}), 400, "meta"),
-    ("oversize", dict(method="POST", data=b"[" + b"1," * 600_000 + b"1]", content_type="application/json"), 413, "larger than"),
+    ("oversize", dict(method="POST", data=b"[" + b"1," * 600_000 + b"1]", content_type="application/json"), 413,
+     "larger than"),
 ]
 
 
@@ -262,7 +267,8 @@ def test_multipart():
     assert r.data == b'{"meta":{},"strData":"hello"}\n'
     r = c.post("/predict", data={"binData": (io.BytesIO(b"\x00\x01hi"), "f.bin")}, content_type="multipart/form-data")
     assert r.data == b'{"binData":"AAFoaQ==","meta":{}}\n'
-    r = c.post("/predict", data={"data": '{"ndarray":[[1,2]]}', "meta": '{"puid":"mp"}'}, content_type="multipart/form-data")
+    r = c.post("/predict", data={"data": '{"ndarray":[[1,2]]}', "meta": '{"puid":"mp"}'},
+               content_type="multipart/form-data")
     assert r.data == b'{"data":{"names":["t:0","t:1"],"ndarray":[[1,2]]},"meta":{"puid":"mp"}}\n'
 
 

@@ -12,9 +12,9 @@ import pytest
 from flask import Blueprint, jsonify
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from seldon_py.protocol.seldon.handler import DataPlane, UnitInfo
 from seldon_py.errors import SeldonMicroserviceException
 from seldon_py.model.reflection import reflect
+from seldon_py.protocol.seldon.handler import DataPlane, UnitInfo
 from seldon_py.transports.rest.app import JsonFastPath, create_app
 from tests import fixtures as fx
 
@@ -104,7 +104,8 @@ SMALL = {"data": {"ndarray": [[1, 2, 3, 4]]}}
 CASES = [
     ("predict", fx.Identity, "/predict", SMALL, {}),
     ("predictions v1", fx.Identity, "/api/v1.0/predictions", SMALL, {}),
-    ("predictions v0", fx.Identity, "/api/v0.1/predictions", {"data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}}, {}),
+    ("predictions v0", fx.Identity, "/api/v0.1/predictions",
+     {"data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}}, {}),
     ("strData unicode", fx.Identity, "/predict", {"strData": "h\u00e9llo"}, {}),
     ("full meta", fx.Golden55, "/api/v1.0/predictions",
      {"data": {"ndarray": [[1, 2]]}, "meta": {"puid": "P", "tags": {"a": 1}}}, {"unit_id": "m", "image": "i:1"}),

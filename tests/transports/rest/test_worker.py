@@ -8,9 +8,9 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+from seldon_py.settings import Settings
 from seldon_py.transports.rest import worker as w
 from seldon_py.transports.rest.server import gunicorn_options
-from seldon_py.settings import Settings
 
 
 def dead_pid() -> int:
