@@ -1448,8 +1448,20 @@ def report_from(path: Path, out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--suite", choices=("wrapper", "graph"), default="wrapper")
+    known, rest = pre.parse_known_args(argv)
+    if known.suite == "graph":  # the graph executor's per-hop overhead: benchmarks/graph_suite.py
+        sys.path.insert(0, str(BENCH))
+        import graph_suite
+
+        return graph_suite.main(rest)
+    argv = rest
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", choices=("wrapper", "graph"), default="wrapper",
+                    help="wrapper: this suite (default); graph: the graph executor's overhead per hop "
+                    "(benchmarks/graph_suite.py, its own options)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: every case at concurrency 1, workers 1 (or at its own points), one "
                     "1-second round (< 1 min)")

@@ -127,6 +127,14 @@ class NotReady(SeldonMicroserviceException):
     grpc_code = "UNAVAILABLE"
 
 
+class InvalidParameters(ValueError):
+    """A component's constructor parameters are wrong (raised at start-up, never to a client).
+
+    The message is one line naming the parameter; ``seldon-core-microservice`` prints it without
+    a traceback.
+    """
+
+
 def as_microservice_error(exc: BaseException) -> SeldonMicroserviceException:
     """Map any exception to the error the client sees (unknown ones become 500 internal errors)."""
     if isinstance(exc, SeldonMicroserviceException):

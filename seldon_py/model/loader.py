@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from ..errors import InvalidParameters
+
 
 class StartupError(Exception):
     """The service cannot start; the message is one line that says why."""
@@ -49,5 +51,7 @@ def instantiate(cls: type, parameters: dict[str, Any]) -> Any:
                 f"cannot construct {cls.__name__} with parameters {sorted(parameters)}: {exc}"
             ) from None
         raise StartupError(f"{cls.__name__}() failed: TypeError: {exc}") from exc
+    except InvalidParameters as exc:
+        raise StartupError(f"{cls.__name__}: {exc}") from None
     except Exception as exc:
         raise StartupError(f"{cls.__name__}() failed: {type(exc).__name__}: {exc}") from exc

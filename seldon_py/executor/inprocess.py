@@ -1,0 +1,196 @@
+"""In-process nodes: a node whose Python class is named in the class map runs inside the executor,
+called through the same runtime (:class:`~seldon_py.dataplane.DataPlane`) as
+``seldon-core-microservice`` serves it with, minus the wire: messages go in and out as
+:class:`~seldon_py.payload.Response` objects, never serialised (except for a class with ``*_raw``
+methods, which get the message in the ingress transport's form, as they would over the wire).
+
+Class map (YAML or JSON)::
+
+    nodes:                       # by graph node name (checked first)
+      <node name>: {class: Module.Class | Module, path: <dir, relative to this file>, parameters: [...]}
+    images:                      # by the node's container image (componentSpecs), tag ignored
+      <image name>: {same fields}
+
+``parameters`` is a Seldon parameter list (``[{name, value, type}]``); default: the node's own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InternalError, SeldonMicroserviceException, SeldonNotImplementedError
+from ..graph import messages
+from ..graph.spec import GraphError, GraphNode, Predictor
+from ..graph.walker import CallContext
+from ..model.loader import StartupError, instantiate, load_user_class
+from ..model.reflection import reflect
+from ..proto import prediction_pb2 as pb
+from ..protocol.seldon import metadata as metadata_mod
+from ..protocol.seldon import proto_codec
+from ..protocol.seldon.handler import DataPlane, UnitInfo
+from ..protocol.seldon.payload import Payload, RawResult, Response
+from ..settings import ConfigError, parse_parameters
+from .metrics import split_image
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClassEntry:
+    class_name: str
+    path: str
+    parameters: list[dict[str, Any]] | None
+
+
+def _entry(raw: Any, where: str, base_dir: str) -> ClassEntry:
+    if not isinstance(raw, dict) or not isinstance(raw.get("class"), str) or not raw["class"]:
+        raise GraphError(f"class map {where}: needs a 'class' (Module.Class or Module)")
+    path = raw.get("path") or "."
+    if not isinstance(path, str):
+        raise GraphError(f"class map {where}: 'path' must be a directory name")
+    params = raw.get("parameters")
+    if params is not None and not isinstance(params, list):
+        raise GraphError(f"class map {where}: 'parameters' must be a list of {{name, value, type}}")
+    return ClassEntry(raw["class"], os.path.normpath(os.path.join(base_dir, path)), params)
+
+
+def parse_class_map(doc: Any, base_dir: str) -> tuple[dict[str, ClassEntry], dict[str, ClassEntry]]:
+    """The loaded class-map document → (by node name, by image name)."""
+    if not isinstance(doc, dict) or not set(doc) <= {"nodes", "images"}:
+        raise GraphError("class map must be a mapping with 'nodes' and/or 'images'")
+    out: list[dict[str, ClassEntry]] = []
+    for section in ("nodes", "images"):
+        raw = doc.get(section) or {}
+        if not isinstance(raw, dict):
+            raise GraphError(f"class map '{section}' must map names to {{class, path, parameters}}")
+        out.append({str(k): _entry(v, f"{section}.{k}", base_dir) for k, v in raw.items()})
+    return out[0], out[1]
+
+
+def match(node: GraphNode, by_node: dict[str, ClassEntry], by_image: dict[str, ClassEntry]) -> ClassEntry | None:
+    entry = by_node.get(node.name)
+    if entry is None and node.image:
+        entry = by_image.get(split_image(node.image)[0])
+    return entry
+
+
+class _Codec:
+    """The codec handed to DataPlane for in-process calls: takes any message form."""
+
+    def __init__(self, transport: str) -> None:
+        self.TRANSPORT = transport
+        self.transport = transport
+
+    def decode_message(self, raw: Any) -> Payload:
+        return messages.to_payload(raw, self.transport)
+
+    def decode_message_list(self, raw: Any) -> list[Any]:
+        if isinstance(raw, pb.SeldonMessageList):
+            return list(raw.seldonMessages)
+        if isinstance(raw, dict):
+            return list(raw.get("seldonMessages") or [])
+        return list(raw)
+
+    def raw_metrics(self, result: Any) -> Any:
+        return proto_codec.raw_metrics(result)
+
+    def strip_raw_metrics(self, result: Any) -> Any:
+        return proto_codec.strip_raw_metrics(result)
+
+
+class InProcessNode:
+    """A node served by a user object in this process (a NodeCaller)."""
+
+    def __init__(self, node: GraphNode, dataplane: DataPlane) -> None:
+        self.node = node
+        self.dp = dataplane
+        self.codecs = {t: _Codec(t) for t in (messages.REST, messages.GRPC)}
+        d = dataplane.dispatch
+        self.raw_hooks = set(d.raw) | {hook for hook, _t in d.legacy}
+
+    def _wire(self, msg: Any, transport: str) -> Any:
+        """The message as the transport would have delivered it (for *_raw methods)."""
+        if transport == messages.GRPC:
+            return messages.to_proto(msg)
+        from ..util import jsonutil
+
+        return jsonutil.loads(jsonutil.dumps(messages.to_json(msg)))
+
+    def call(self, method: str, msg: Any, ctx: CallContext) -> Any:
+        try:
+            return self._call(method, msg, ctx)
+        except SeldonMicroserviceException:
+            raise
+        except Exception as exc:
+            logger.error("in-process node %r %s failed: %s: %s", self.node.name, method, type(exc).__name__, exc,
+                         exc_info=exc)
+            raise InternalError(str(exc)) from exc
+
+    def _call(self, method: str, msg: Any, ctx: CallContext) -> Any:
+        codec = self.codecs[ctx.transport]
+        raw = method in self.raw_hooks
+        dp = self.dp
+        result: Response | RawResult
+        if method == "aggregate":
+            if raw:
+                items = [self._wire(m, ctx.transport) for m in msg]
+                msg = pb.SeldonMessageList(seldonMessages=items) if ctx.transport == messages.GRPC else items
+            result = dp.aggregate(msg, codec)  # type: ignore[arg-type]
+        elif method == "send_feedback":
+            fb = messages.feedback_to_proto(msg)
+            wire = fb if ctx.transport == messages.GRPC else messages.feedback_to_json(msg)
+            result = dp.send_feedback(wire, proto_codec.decode_feedback(fb), codec)  # type: ignore[arg-type]
+            if isinstance(result, Response) and ctx.transport == messages.REST:
+                return proto_codec.response_to_json_dict(result)  # as a remote REST node answers
+        else:
+            if raw:
+                msg = self._wire(msg, ctx.transport)
+            result = getattr(dp, method)(msg, codec)
+        if isinstance(result, RawResult):
+            return result.value
+        return result
+
+    def health(self) -> Response | RawResult:
+        return self.dp.health_status(self.codecs[messages.REST])  # type: ignore[arg-type]
+
+
+def build_inprocess(predictor: Predictor, by_node: dict[str, ClassEntry],
+                    by_image: dict[str, ClassEntry]) -> dict[str, DataPlane]:
+    """Import, construct and reflect every matched node's class (in the parent, before fork).
+    Raises GraphError naming the node when one cannot be loaded."""
+    out: dict[str, DataPlane] = {}
+    for node in predictor.nodes():
+        if node.builtin:
+            continue
+        entry = match(node, by_node, by_image)
+        if entry is None:
+            continue
+        params = entry.parameters if entry.parameters is not None else list(node.parameters)
+        try:
+            kwargs = parse_parameters(json.dumps(params))
+            cls = load_user_class(entry.class_name, entry.path)
+            user = instantiate(cls, kwargs)
+        except (StartupError, ConfigError) as exc:
+            raise GraphError(f"graph node {node.name!r}: class {entry.class_name!r}: {exc}") from None
+        dispatch = reflect(user)
+        md: dict[str, Any] | None
+        user_md: Any = None
+        if dispatch.init_metadata is not None:
+            try:
+                user_md = dispatch.init_metadata()
+            except SeldonNotImplementedError:
+                user_md = None
+            except Exception:  # noqa: BLE001 - optional, as in the microservice
+                user_md = None
+        md, error = metadata_mod.build_metadata(user_md, {}, node.image)
+        out[node.name] = DataPlane(
+            dispatch,
+            UnitInfo(unit_id=node.name, image=node.image, include_metrics=True, executor_enabled=True),
+            metadata=md,
+            metadata_error=error if md is None else None,
+        )
+    return out
