@@ -20,21 +20,25 @@ copy-on-write instead of each loading its own copy (see :mod:`seldon_py.process.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import SeldonNotImplementedError
 from .metrics.mpdir import MultiprocessDir
-from .model.loader import StartupError, instantiate, load_user_class
+from .model.loader import StartupError, load_user_object
 from .model.reflection import Dispatch, reflect
 from .process.supervisor import Child, InProcessService, Supervisor, freeze_before_worker_fork, share_before_fork
 from .protocol.seldon import metadata as metadata_mod
 from .protocol.seldon.handler import SeldonHandler, UnitInfo
 from .runtime.runtime import MetricsRecorder, ModelRuntime, NullObserver, RequestObserver, start_loading
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .metrics.recorder import ServiceMetrics
 
 logger = logging.getLogger("seldon_py")
 
@@ -83,6 +87,15 @@ def _gunicorn_worker_module(settings: Settings) -> str:
     return str(SUPPORTED_WORKERS.get(worker, worker)).rpartition(".")[0]
 
 
+def _takes_argument(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` accepts one positional argument."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)
+
+
 class Microservice:
     """Builds everything from Settings and runs the process tree.
 
@@ -100,7 +113,7 @@ class Microservice:
         self.metadata_error: str | None = None
         #: the multiprocess metrics directory (set by :meth:`run`), and (pid, its ServiceMetrics)
         self.metrics_dir: str | None = None
-        self._metrics: tuple[int, Any] | None = None
+        self._metrics: tuple[int, ServiceMetrics] | None = None
 
     # ------------------------------------------------------------- building
     def prepare(self) -> None:
@@ -111,8 +124,7 @@ class Microservice:
         from .proto import preload_foreign_protos
 
         preload_foreign_protos()
-        cls = load_user_class(s.interface_name)
-        self.user = instantiate(cls, s.parameters)
+        self.user = load_user_object(s.interface_name, s.parameters, s.model_convention)
         self.dispatch = reflect(self.user)
         logger.info("Serving %s (%s): %s", s.interface_name, s.service_type, self.dispatch.describe())
         self.metadata, self.metadata_error = compute_metadata(self.dispatch, s)
@@ -128,7 +140,7 @@ class Microservice:
             executor_enabled=s.executor_enabled,
         )
 
-    def process_metrics(self) -> Any:
+    def process_metrics(self) -> ServiceMetrics:
         """This serving process's :class:`~seldon_py.metrics.recorder.ServiceMetrics`, made on
         first use in the process (after fork) and kept on this object, not in a module global."""
         pid = os.getpid()
@@ -144,13 +156,13 @@ class Microservice:
         """This process's recorder of custom metrics and feedback."""
         if self.recorder_factory is not None:
             return self.recorder_factory()
-        return self.process_metrics()  # type: ignore[no-any-return]
+        return self.process_metrics()
 
     def make_observer(self) -> RequestObserver:
         """This process's request metrics (for the REST app and the gRPC servicer)."""
         if not self.metrics_enabled:
             return NullObserver()
-        return self.process_metrics()  # type: ignore[no-any-return]
+        return self.process_metrics()
 
     def batching(self, threads: int) -> tuple[int, float] | None:
         """(max batch size, max latency in s) for a serving process with ``threads`` threads, or
@@ -206,6 +218,7 @@ class Microservice:
         from .transports.rest.app import create_app
 
         handler = self.make_dataplane()
+        self.rest_dataplane = handler  # this worker's, for the worker_exit hook
         start_loading(handler.runtime, "REST worker")
         return create_app(
             handler,
@@ -213,15 +226,24 @@ class Microservice:
             payload_passthrough=self.settings.payload_passthrough,
             error_blueprint=self.dispatch.model_error_handler if self.dispatch else None,
             observer=self.make_observer(),
-            blueprints=self.extension_blueprints(),
+            blueprints=self.extension_blueprints(handler),
         )
 
-    def extension_blueprints(self) -> list[Any]:
-        """The user object's ``rest_blueprint()``, if it has one (called in each REST worker)."""
+    def _rest_worker_exit(self, server: Any, worker: Any) -> None:
+        """gunicorn ``worker_exit`` hook (in the worker, after it drained): the user's unload()."""
+        dataplane = getattr(self, "rest_dataplane", None)
+        if dataplane is not None:
+            dataplane.close()
+
+    def extension_blueprints(self, handler: Any = None) -> list[Any]:
+        """The user object's ``rest_blueprint()``, if it has one (called in each REST worker); a
+        ``rest_blueprint(runtime)`` that takes an argument gets this worker's model runtime (its
+        readiness and metrics recorder, e.g. for TorchServe's inference API)."""
         fn = self.dispatch.rest_blueprint if self.dispatch else None
         if fn is None:
             return []
-        blueprint = fn()
+        runtime = getattr(handler, "runtime", None)
+        blueprint = fn(runtime) if runtime is not None and _takes_argument(fn) else fn()
         return [] if blueprint is None else [blueprint]
 
     def extension_grpc_handlers(self) -> list[Any]:
@@ -233,7 +255,7 @@ class Microservice:
         from .transports.rest.server import run_rest
 
         s = self.settings
-        hooks: dict[str, Any] = {"pre_fork": freeze_before_worker_fork}
+        hooks: dict[str, Any] = {"pre_fork": freeze_before_worker_fork, "worker_exit": self._rest_worker_exit}
         if self.metrics_enabled:
             from .metrics import gunicorn_hooks
 

@@ -32,7 +32,9 @@ LEGACY_API_TYPES = ("REST", "GRPC", "FBS")
 
 DEFAULT_TIMEOUT_S = 60
 DEFAULT_GRACEFUL_TIMEOUT_S = 30
-DEFAULT_MAX_PAYLOAD_BYTES = 100 * 1024 * 1024
+#: 16 MiB: a JSON request of this size can take a REST worker to ~1 GB at worst (measured: the
+#: worst body shapes need ~60x their size while parsed and answered; docs/drafts/hardening.md)
+DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 ANNOTATIONS_PATH = "/etc/podinfo/annotations"
 
 TRUE_WORDS = ("1", "true", "t", "yes", "y", "on")
@@ -93,6 +95,10 @@ def parse_port(value: str, what: str) -> int:
 
 def parse_str(value: str, what: str) -> str:
     return value
+
+
+def parse_lower(value: str, what: str) -> str:
+    return str(value).strip().lower()
 
 
 def parse_upper(value: str, what: str) -> str:
@@ -322,10 +328,13 @@ class Settings:
     grpc_threads: int = setting(1, "threads per gRPC process", parse_int,
                                 flags=("--grpc-threads",), env=("GRPC_THREADS",), minimum=1, metavar="N")
     max_payload_bytes: int = setting(
-        DEFAULT_MAX_PAYLOAD_BYTES, "largest request or response in bytes, REST and gRPC", parse_int,
+        DEFAULT_MAX_PAYLOAD_BYTES,
+        "largest request or response in bytes, REST and gRPC (larger: 413 / RESOURCE_EXHAUSTED before "
+        "the body is read); a worker needs up to ~60x this while it parses and answers a JSON request "
+        "of this size (the default keeps that near 1 GB)", parse_int,
         flags=("--max-payload-size",), env=("SELDON_MAX_PAYLOAD_SIZE",),
         annotation="seldon.io/grpc-max-message-size", minimum=1024,
-        default_text=f"{DEFAULT_MAX_PAYLOAD_BYTES} = 100 MiB", metavar="BYTES")
+        default_text=f"{DEFAULT_MAX_PAYLOAD_BYTES} = 16 MiB", metavar="BYTES")
     max_batch_size: int = setting(
         0, "adaptive batching: gather up to this many rows of concurrent predict requests into one predict "
            "call; 0/1 = off; needs --threads/--grpc-threads > 1", parse_int,
@@ -336,6 +345,11 @@ class Settings:
     preload: bool = _bool(
         False, "run load() once in the main process before forking, so workers share the model's memory",
         flags=("--preload",), env=("SELDON_PRELOAD",))
+    model_convention: str = setting(
+        "auto", "serve INTERFACE_NAME as a model written for this server; auto detects TorchServe, VESSL, "
+                "Rafiki and Starwhale models before the Seldon path, seldon skips detection",
+        parse_lower, flags=("--model-convention",), env=("SELDON_MODEL_CONVENTION",),
+        choices=("auto", "seldon", "torchserve", "vessl", "rafiki", "starwhale"), metavar="NAME")
     tracing: bool = _bool(False, "accepted for compatibility; tracing is not supported",
                           flags=("--tracing",), env=("TRACING",))
     persistence: bool = _bool(False, "accepted for compatibility; persistence was removed in Seldon Core 1.x",
@@ -406,7 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("interface_name",
-                   help="class to serve: Module (file Module.py with class Module) or pkg.module.Class")
+                   help="what to serve: Module (file Module.py with class Module) or pkg.module.Class; for models "
+                        "written for other servers also module, module.function, model.mar or a model folder "
+                        "(see --model-convention)")
     p.add_argument("legacy_api_type", nargs="?", help=argparse.SUPPRESS)
     for s in SETTINGS:
         if not s.flags:

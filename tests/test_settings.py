@@ -87,7 +87,7 @@ DOCUMENTED_DEFAULTS = {
     "metrics_port": 6000, "metrics_path": "/metrics", "workers": 1, "threads": 1, "max_requests": 0,
     "max_requests_jitter": 0, "keepalive": 2, "timeout": 60, "graceful_timeout": 30, "single_threaded": False,
     "debug": False, "log_level": "INFO", "access_log": False, "pidfile": None, "grpc_workers": 1,
-    "grpc_threads": 1, "max_payload_bytes": 104857600, "max_batch_size": 0, "max_batch_latency_ms": 10.0,
+    "grpc_threads": 1, "max_payload_bytes": 16 * 1024 * 1024, "max_batch_size": 0, "max_batch_latency_ms": 10.0,
     "preload": False, "tracing": False, "persistence": False, "unit_id": None, "unit_image": None,
     "deployment_id": "NOT_IMPLEMENTED", "predictor_id": "NOT_IMPLEMENTED", "predictor_labels": {},
     "model_metadata": None, "payload_passthrough": False, "include_metrics_in_response": True,
@@ -120,6 +120,7 @@ DOCUMENTED_SOURCES = {  # setting -> (flags, environment variables)
     "max_batch_size": (("--max-batch-size",), ("SELDON_MAX_BATCH_SIZE",)),
     "max_batch_latency_ms": (("--max-batch-latency-ms",), ("SELDON_MAX_BATCH_LATENCY_MS",)),
     "preload": (("--preload",), ("SELDON_PRELOAD",)),
+    "model_convention": (("--model-convention",), ("SELDON_MODEL_CONVENTION",)),
     "tracing": (("--tracing",), ("TRACING",)),
     "persistence": (("--persistence",), ()),
     "unit_id": ((), ("PREDICTIVE_UNIT_ID",)),
@@ -185,7 +186,7 @@ def test_help_states_every_source_and_each_default_once():
     for flag, env in DOCUMENTED_SOURCES.values():
         for word in flag + env:
             assert word in text
-    assert "(default: 104857600 = 100 MiB)" in text and "(default: 60)" in text
+    assert "(default: 16777216 = 16 MiB)" in text and "(default: 60)" in text
     assert "seldon.io/rest-timeout" in text and "seldon.io/grpc-max-message-size" in text
 
 

@@ -11,8 +11,6 @@ A connection failure is retried once, on a new connection, for idempotent calls 
 
 from __future__ import annotations
 
-import http.client
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -24,11 +22,11 @@ from google.protobuf import empty_pb2
 
 from ..errors import GRPC_CODE_BY_HTTP_STATUS
 from ..graph import messages
-from ..graph.errors import BadNodeResponse, NodeReplyError, NodeTimeout, NodeUnavailable
+from ..graph.errors import NodeReplyError, NodeTimeout, NodeUnavailable
 from ..graph.spec import GraphNode
 from ..graph.walker import CallContext
 from ..proto import prediction_pb2 as pb
-from ..util import jsonutil
+from .http1 import Connection, NodeClosed, request_head
 
 REST_PATHS = {
     "predict": "/predict",
@@ -73,18 +71,16 @@ def _http_headers(ctx: CallContext) -> dict[str, str]:
 class _Pool:
     """Kept-alive HTTP/1.1 connections to one host:port, reused LIFO, up to ``max_idle`` idle."""
 
-    def __init__(self, host: str, port: int, max_idle: int = 64) -> None:
-        self.host, self.port, self.max_idle = host, port, max_idle
-        self._idle: list[http.client.HTTPConnection] = []
+    def __init__(self, max_idle: int = 64) -> None:
+        self.max_idle = max_idle
+        self._idle: list[Connection] = []
         self._lock = threading.Lock()
 
-    def get(self) -> tuple[http.client.HTTPConnection, bool]:
+    def get(self) -> Connection | None:
         with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
-        return http.client.HTTPConnection(self.host, self.port), False
+            return self._idle.pop() if self._idle else None
 
-    def put(self, conn: http.client.HTTPConnection) -> None:
+    def put(self, conn: Connection) -> None:
         with self._lock:
             if len(self._idle) < self.max_idle:
                 self._idle.append(conn)
@@ -98,67 +94,73 @@ class _Pool:
             c.close()
 
 
-def _connect(conn: http.client.HTTPConnection, timeout: float) -> None:
-    conn.timeout = min(timeout, 5.0)
-    conn.connect()
-    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    conn.sock.settimeout(timeout)
-
-
 class RestClient:
-    def __init__(self, node: GraphNode, host: str, port: int, timeout_s: float, observe: Observe) -> None:
+    def __init__(self, node: GraphNode, host: str, port: int, timeout_s: float, observe: Observe,
+                 max_body: int = 100 * 1024 * 1024) -> None:
         self.node = node
-        self.base = f"http://{host}:{port}"
-        self.pool = _Pool(host, port)
+        self.host, self.port = host, port
+        self.host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.base = f"http://{self.host_header}"
+        self.pool = _Pool()
         self.timeout_s = timeout_s
         self.observe = observe
+        self.max_body = max_body
 
     def request(self, method: str, path: str, body: bytes | None, headers: dict[str, str],
                 idempotent: bool) -> tuple[int, str, bytes]:
         """One HTTP exchange → (status, content type, body); transport failures raise."""
         hop = f"{method} {self.base}{path}"
+        data = request_head(method, path, self.host_header, headers, None if body is None else len(body))
+        if body:
+            data += body
         for attempt in (0, 1):
-            conn, reused = self.pool.get()
+            conn = self.pool.get()
+            reused = conn is not None
+            stage = "connect"
             try:
-                if conn.sock is None:
-                    _connect(conn, self.timeout_s)
+                if conn is None:
+                    conn = Connection(self.host, self.port, min(self.timeout_s, 5.0), self.timeout_s)
                 else:
                     conn.sock.settimeout(self.timeout_s)
-                conn.request(method, path, body, headers)
-                resp = conn.getresponse()
-                data = resp.read()
-            except ConnectionRefusedError as exc:
-                conn.close()
-                if attempt == 0:
-                    continue
-                raise NodeUnavailable(
-                    f"node {self.node.name!r} is not reachable ({hop}): {exc.strerror or exc}"
-                ) from None
+                stage = "send"
+                conn.send(data)
+                stage = "receive"
+                status, ctype, reply, keep = conn.read_response(self.max_body, head_only=method == "HEAD")
             except TimeoutError:
-                conn.close()
+                if conn is not None:
+                    conn.close()
+                if stage == "connect":
+                    raise NodeUnavailable(
+                        f"node {self.node.name!r} is not reachable ({hop}): connect timed out"
+                    ) from None
                 raise NodeTimeout(
                     f"node {self.node.name!r} did not answer within {self.timeout_s:g}s ({hop})"
                 ) from None
-            except (ConnectionError, http.client.HTTPException, OSError) as exc:
-                conn.close()
-                if attempt == 0 and (reused or idempotent):
+            except (ConnectionError, OSError) as exc:
+                if conn is not None:
+                    conn.close()
+                # once more on a new connection: always when the node cannot have seen the request
+                # (refused; a kept-alive connection it had closed), and for idempotent calls whatever happened
+                unseen = stage == "connect" or (reused and (
+                    stage == "send" or (isinstance(exc, NodeClosed) and exc.before_reply)))
+                if attempt == 0 and (unseen or idempotent):
                     continue
-                raise NodeUnavailable(
-                    f"node {self.node.name!r} failed ({hop}): {type(exc).__name__}: {exc}"
-                ) from None
-            if resp.will_close:
-                conn.close()
-            else:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+                verb = "is not reachable" if stage == "connect" else "failed"
+                raise NodeUnavailable(f"node {self.node.name!r} {verb} ({hop}): {why}") from None
+            if keep and not conn.buf:
                 self.pool.put(conn)
-            return resp.status, resp.getheader("Content-Type", "application/json"), data
+            else:
+                conn.close()
+            return status, ctype, reply
         raise AssertionError("unreachable")
 
     def call(self, method: str, msg: Any, ctx: CallContext) -> Any:
         path = REST_PATHS[method]
         if method == "aggregate":
-            body = jsonutil.dumps([messages.to_json(m) for m in msg])
+            body = b"[" + b",".join(messages.to_json_bytes(m) for m in msg) + b"]"
         else:
-            body = jsonutil.dumps(messages.to_json(msg))
+            body = messages.to_json_bytes(msg)
         headers = _http_headers(ctx)
         headers["Content-Type"] = "application/json"
         start = time.perf_counter()
@@ -170,13 +172,7 @@ class RestClient:
             self.observe(path, "POST", code, time.perf_counter() - start)
         if status != 200:
             raise NodeReplyError(self.node.name, status, data, ctype)
-        try:
-            reply = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise BadNodeResponse(
-                f"node {self.node.name!r} answered 200 with a body that is not JSON (POST {self.base}{path})"
-            ) from None
-        return messages.check_reply(reply, self.node.name)
+        return messages.check_reply(data, self.node.name)
 
     def get(self, path: str, ctx: CallContext) -> tuple[int, str, bytes]:
         headers = _http_headers(ctx)

@@ -18,11 +18,10 @@ from ..graph.builtins import BuiltinNode
 from ..graph.errors import NodeReplyError
 from ..graph.spec import GraphNode, Predictor
 from ..graph.walker import CallContext, LockedRandom, NodeCaller, Walker
-from ..protocol.seldon.handler import DataPlane
 from ..protocol.seldon.payload import RawResult, Response
 from .clients import GrpcClient, RemoteNode, RestClient
 from .config import ExecutorSettings
-from .inprocess import InProcessNode
+from .inprocess import InProcessNode, LocalUnit
 from .metrics import ExecutorMetrics
 from .payload_log import PayloadLogger
 
@@ -30,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 
 class Executor:
-    def __init__(self, settings: ExecutorSettings, predictor: Predictor, dataplanes: dict[str, DataPlane]) -> None:
+    def __init__(self, settings: ExecutorSettings, predictor: Predictor, dataplanes: dict[str, LocalUnit]) -> None:
         self.settings = settings
         self.predictor = predictor
         self.dataplanes = dataplanes
@@ -55,7 +54,9 @@ class Executor:
             if node.builtin:
                 callers[node.name] = BuiltinNode(node, uniform)
             elif node.name in dataplanes:
-                callers[node.name] = self.local[node.name] = InProcessNode(node, dataplanes[node.name])
+                unit = dataplanes[node.name]
+                unit.runtime.recorder = self.metrics.node_recorder(node.name, node.image)
+                callers[node.name] = self.local[node.name] = InProcessNode(node, unit)
             else:
                 callers[node.name] = self.remote[node.name] = self._remote(node)
         self.walker = Walker(predictor, callers, pool=self.pool, inject_routing=settings.inject_routing,
@@ -72,7 +73,7 @@ class Executor:
             self.metrics.observe_client(service, node.name, node.image, method, code, seconds)
 
         s = self.settings
-        rest = (RestClient(node, host, ep.rest_port, s.node_timeout_s(node.name, "rest"), observe)
+        rest = (RestClient(node, host, ep.rest_port, s.node_timeout_s(node.name, "rest"), observe, s.max_payload_bytes)
                 if ep.rest_port else None)
         grpc_client = (GrpcClient(node, host, ep.grpc_port, s.node_timeout_s(node.name, "grpc"), observe,
                                   s.max_payload_bytes) if ep.grpc_port else None)
@@ -86,9 +87,9 @@ class Executor:
 
         def load() -> None:
             try:
-                for name, dp in self.dataplanes.items():
+                for name, unit in self.dataplanes.items():
                     logger.info("loading in-process node %r", name)
-                    dp.load()
+                    unit.runtime.load()
             except BaseException as exc:
                 self.load_error = exc
                 logger.error("load() of an in-process node failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
@@ -122,14 +123,27 @@ class Executor:
                     pass
             except OSError as exc:
                 return False, f"node {name!r} at {ep.host}:{port} is not reachable: {exc}"
-            if self.settings.full_health_checks and r.rest is not None:
-                try:
-                    status, _ct, _body = r.rest.get("/health/status", CallContext())
-                except Exception as exc:  # noqa: BLE001
-                    return False, f"node {name!r} health check failed: {exc}"
-                if status != 200:
-                    return False, f"node {name!r} is not healthy (health/status answered {status})"
+            if self.settings.full_health_checks:
+                healthy, why = self._node_health(r)
+                if not healthy:
+                    return False, f"node {name!r} is not healthy: {why}"
         return True, ""
+
+    @staticmethod
+    def _node_health(r: RemoteNode) -> tuple[bool, str]:
+        """A node's own health check: REST ``/health/status`` 200, or gRPC health SERVING."""
+        try:
+            if r.rest is not None:
+                status, _ct, _body = r.rest.get("/health/status", CallContext())
+                return status == 200, f"/health/status answered {status}"
+            assert r.grpc is not None
+            from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+            stub: Any = health_pb2_grpc.HealthStub(r.grpc.channel)
+            reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+            return reply.status == health_pb2.HealthCheckResponse.SERVING, "gRPC health is not SERVING"
+        except Exception as exc:  # noqa: BLE001 - any failure means not healthy
+            return False, f"{type(exc).__name__}: {exc}"
 
     # ---------------------------------------------------------------- per node
     def _node(self, name: str) -> GraphNode:
@@ -152,7 +166,7 @@ class Executor:
     def node_metadata(self, name: str, ctx: CallContext) -> dict[str, Any]:
         node = self._node(name)
         if name in self.local:
-            return self.local[name].dp.metadata()
+            return self.local[name].metadata()
         if node.builtin:
             return {"name": node.name, "versions": [], "platform": "seldon-executor", "inputs": [], "outputs": [],
                     "custom": {"implementation": node.builtin}}
@@ -162,7 +176,7 @@ class Executor:
         status, ctype, body = self._get(name, "/metadata", ctx)
         if status != 200:
             raise NodeReplyError(name, status, body, ctype)
-        return orjson.loads(body)  # type: ignore[no-any-return]
+        return orjson.loads(body)
 
     def _get(self, name: str, path: str, ctx: CallContext) -> tuple[int, str, bytes]:
         r = self.remote[name]

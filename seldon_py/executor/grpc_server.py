@@ -104,6 +104,23 @@ class ExecutorServicer:
         })
 
 
+class ReadinessHealth(health.HealthServicer):
+    """``grpc.health.v1``: SERVING only while the executor is ready (as REST ``/ready``) and not
+    shutting down."""
+
+    def __init__(self, executor: Executor) -> None:
+        super().__init__()
+        self.ex = executor
+        self.draining = False
+
+    def Check(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 - gRPC's name
+        if request.service not in ("", SERVICE):
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
+        ok = not self.draining and self.ex.ready("grpc")[0]
+        status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+        return health_pb2.HealthCheckResponse(status=status)
+
+
 class GrpcIngress:
     def __init__(self, executor: Executor, host: str, port: int, threads: int) -> None:
         opts = [("grpc.max_send_message_length", executor.settings.max_payload_bytes),
@@ -112,7 +129,7 @@ class GrpcIngress:
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
                                   options=opts)
         self.server.add_generic_rpc_handlers((ExecutorServicer(executor).handlers(),))
-        self.health = health.HealthServicer()
+        self.health = ReadinessHealth(executor)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -127,6 +144,7 @@ class GrpcIngress:
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let the accepted ones finish within ``grace`` seconds."""
+        self.health.draining = True
         for name in ("", SERVICE):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.stop(grace).wait(grace + 1)

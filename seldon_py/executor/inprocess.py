@@ -1,5 +1,6 @@
 """In-process nodes: a node whose Python class is named in the class map runs inside the executor,
-called through the same runtime (:class:`~seldon_py.dataplane.DataPlane`) as
+called through the same runtime and Seldon handler (:class:`~seldon_py.runtime.runtime.ModelRuntime`,
+:class:`~seldon_py.protocol.seldon.handler.SeldonHandler`) as
 ``seldon-core-microservice`` serves it with, minus the wire: messages go in and out as
 :class:`~seldon_py.payload.Response` objects, never serialised (except for a class with ``*_raw``
 methods, which get the message in the ingress transport's form, as they would over the wire).
@@ -31,8 +32,9 @@ from ..model.reflection import reflect
 from ..proto import prediction_pb2 as pb
 from ..protocol.seldon import metadata as metadata_mod
 from ..protocol.seldon import proto_codec
-from ..protocol.seldon.handler import DataPlane, UnitInfo
+from ..protocol.seldon.handler import SeldonHandler, UnitInfo
 from ..protocol.seldon.payload import Payload, RawResult, Response
+from ..runtime.runtime import ModelRuntime
 from ..settings import ConfigError, parse_parameters
 from .metrics import split_image
 
@@ -78,11 +80,19 @@ def match(node: GraphNode, by_node: dict[str, ClassEntry], by_image: dict[str, C
     return entry
 
 
+@dataclass
+class LocalUnit:
+    """One in-process node's user object: its runtime, and a Seldon handler per ingress transport
+    (they differ only in which ``*_raw``/``*_rest``/``*_grpc`` methods take the whole message)."""
+
+    runtime: ModelRuntime
+    handlers: dict[str, SeldonHandler]
+
+
 class _Codec:
-    """The codec handed to DataPlane for in-process calls: takes any message form."""
+    """The codec handed to the handler for in-process calls: takes any message form."""
 
     def __init__(self, transport: str) -> None:
-        self.TRANSPORT = transport
         self.transport = transport
 
     def decode_message(self, raw: Any) -> Payload:
@@ -105,12 +115,10 @@ class _Codec:
 class InProcessNode:
     """A node served by a user object in this process (a NodeCaller)."""
 
-    def __init__(self, node: GraphNode, dataplane: DataPlane) -> None:
+    def __init__(self, node: GraphNode, unit: LocalUnit) -> None:
         self.node = node
-        self.dp = dataplane
+        self.unit = unit
         self.codecs = {t: _Codec(t) for t in (messages.REST, messages.GRPC)}
-        d = dataplane.dispatch
-        self.raw_hooks = set(d.raw) | {hook for hook, _t in d.legacy}
 
     def _wire(self, msg: Any, transport: str) -> Any:
         """The message as the transport would have delivered it (for *_raw methods)."""
@@ -118,7 +126,7 @@ class InProcessNode:
             return messages.to_proto(msg)
         from ..util import jsonutil
 
-        return jsonutil.loads(jsonutil.dumps(messages.to_json(msg)))
+        return jsonutil.loads(messages.to_json_bytes(msg))
 
     def call(self, method: str, msg: Any, ctx: CallContext) -> Any:
         try:
@@ -132,18 +140,18 @@ class InProcessNode:
 
     def _call(self, method: str, msg: Any, ctx: CallContext) -> Any:
         codec = self.codecs[ctx.transport]
-        raw = method in self.raw_hooks
-        dp = self.dp
+        dp = self.unit.handlers[ctx.transport]
+        raw = dp.takes_message(method)
         result: Response | RawResult
         if method == "aggregate":
             if raw:
                 items = [self._wire(m, ctx.transport) for m in msg]
                 msg = pb.SeldonMessageList(seldonMessages=items) if ctx.transport == messages.GRPC else items
-            result = dp.aggregate(msg, codec)  # type: ignore[arg-type]
+            result = dp.aggregate(msg, codec)
         elif method == "send_feedback":
             fb = messages.feedback_to_proto(msg)
             wire = fb if ctx.transport == messages.GRPC else messages.feedback_to_json(msg)
-            result = dp.send_feedback(wire, proto_codec.decode_feedback(fb), codec)  # type: ignore[arg-type]
+            result = dp.send_feedback(wire, proto_codec.decode_feedback(fb), codec)
             if isinstance(result, Response) and ctx.transport == messages.REST:
                 return proto_codec.response_to_json_dict(result)  # as a remote REST node answers
         else:
@@ -155,14 +163,17 @@ class InProcessNode:
         return result
 
     def health(self) -> Response | RawResult:
-        return self.dp.health_status(self.codecs[messages.REST])  # type: ignore[arg-type]
+        return self.unit.handlers[messages.REST].health_status(self.codecs[messages.REST])
+
+    def metadata(self) -> dict[str, Any]:
+        return self.unit.handlers[messages.REST].metadata()
 
 
 def build_inprocess(predictor: Predictor, by_node: dict[str, ClassEntry],
-                    by_image: dict[str, ClassEntry]) -> dict[str, DataPlane]:
+                    by_image: dict[str, ClassEntry]) -> dict[str, LocalUnit]:
     """Import, construct and reflect every matched node's class (in the parent, before fork).
     Raises GraphError naming the node when one cannot be loaded."""
-    out: dict[str, DataPlane] = {}
+    out: dict[str, LocalUnit] = {}
     for node in predictor.nodes():
         if node.builtin:
             continue
@@ -187,10 +198,10 @@ def build_inprocess(predictor: Predictor, by_node: dict[str, ClassEntry],
             except Exception:  # noqa: BLE001 - optional, as in the microservice
                 user_md = None
         md, error = metadata_mod.build_metadata(user_md, {}, node.image)
-        out[node.name] = DataPlane(
-            dispatch,
-            UnitInfo(unit_id=node.name, image=node.image, include_metrics=True, executor_enabled=True),
-            metadata=md,
-            metadata_error=error if md is None else None,
-        )
+        runtime = ModelRuntime(dispatch)
+        unit = UnitInfo(unit_id=node.name, image=node.image, include_metrics=True, executor_enabled=True)
+        out[node.name] = LocalUnit(runtime, {
+            t: SeldonHandler(runtime, unit, md, error if md is None else None, transport=t)
+            for t in (messages.REST, messages.GRPC)
+        })
     return out

@@ -34,10 +34,10 @@ from ..graph.spec import (
     parse_deployment,
     parse_predictor,
 )
-from ..protocol.seldon.handler import DataPlane
 from ..settings import ANNOTATIONS_PATH, ConfigError
 from . import config
 from .config import PROG, ExecutorSettings
+from .inprocess import LocalUnit
 
 logger = logging.getLogger("seldon_py.executor")
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
@@ -75,7 +75,7 @@ def load_predictor(s: ExecutorSettings) -> Predictor:
                            default_transport=transport)
 
 
-def load_class_map(s: ExecutorSettings, predictor: Predictor) -> dict[str, DataPlane]:
+def load_class_map(s: ExecutorSettings, predictor: Predictor) -> dict[str, LocalUnit]:
     if not s.class_map:
         return {}
     from .inprocess import build_inprocess, parse_class_map
@@ -102,7 +102,7 @@ def _load_document_any(path: str) -> Any:
         raise GraphError(f"class map {path} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
 
 
-def prepare(s: ExecutorSettings) -> tuple[Predictor, dict[str, DataPlane]]:
+def prepare(s: ExecutorSettings) -> tuple[Predictor, dict[str, LocalUnit]]:
     predictor = load_predictor(s)
     config.apply_annotations(s, predictor.annotations)
     dataplanes = load_class_map(s, predictor)
@@ -121,7 +121,7 @@ def _check_port_free(host: str, port: int, what: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- serving
-class ExecutorWorker(ThreadWorker):  # type: ignore[misc]
+class ExecutorWorker(ThreadWorker):
     """gunicorn's threaded worker; on SIGTERM it also starts draining gRPC at once."""
 
     def handle_exit(self, sig: int, frame: Any) -> None:
@@ -134,7 +134,7 @@ class ExecutorWorker(ThreadWorker):  # type: ignore[misc]
 class ServingApp:
     """What the worker serves: the REST app (WSGI) plus the gRPC server beside it."""
 
-    def __init__(self, s: ExecutorSettings, predictor: Predictor, dataplanes: dict[str, DataPlane]) -> None:
+    def __init__(self, s: ExecutorSettings, predictor: Predictor, dataplanes: dict[str, LocalUnit]) -> None:
         from .core import Executor
         from .grpc_server import GrpcIngress
         from .rest import ExecutorApp
@@ -170,7 +170,7 @@ class ServingApp:
         self.executor.close(timeout=2.0)
 
 
-def _describe(name: str, dataplanes: dict[str, DataPlane], predictor: Predictor) -> str:
+def _describe(name: str, dataplanes: dict[str, LocalUnit], predictor: Predictor) -> str:
     node = predictor.node(name)
     assert node is not None
     if node.builtin:
@@ -182,8 +182,8 @@ def _describe(name: str, dataplanes: dict[str, DataPlane], predictor: Predictor)
     return f"{name}={ep.host or 'localhost'}:{ep.rest_port or '-'}/{ep.grpc_port or '-'}"
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, s: ExecutorSettings, predictor: Predictor, dataplanes: dict[str, DataPlane]) -> None:
+class _Gunicorn(BaseApplication):
+    def __init__(self, s: ExecutorSettings, predictor: Predictor, dataplanes: dict[str, LocalUnit]) -> None:
         self.s, self.predictor, self.dataplanes = s, predictor, dataplanes
         super().__init__()
 

@@ -27,7 +27,6 @@ from typing import Any
 from ..graph import messages
 from ..graph.spec import GraphNode
 from ..graph.walker import CallContext
-from ..util import jsonutil
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +111,7 @@ class PayloadLogger:
                 self.on_drop("send_failed")
 
     def _send(self, url: str, ce_type: str, node: str, puid: str, msg: Any) -> None:
-        body = jsonutil.dumps(messages.to_json(msg))
+        body = messages.to_json_bytes(msg)
         headers = {
             **self.static,
             "Content-Type": "application/json",

@@ -98,15 +98,15 @@ class ExecutorApp:
         if path in ("/api/v0.1/predictions", "/api/v1.0/predictions"):
             self._only(method, "POST")
             msg = self._body(environ)
-            if not isinstance(msg, dict):
+            if not isinstance(msg.value(), dict):
                 raise BadRequest("the request must be a JSON object (a SeldonMessage)")
-            return 200, JSON, jsonutil.dumps(messages.to_json(self.ex.walker.predict(msg, ctx)))
+            return 200, JSON, messages.to_json_bytes(self.ex.walker.predict(msg, ctx))
         if path in ("/api/v0.1/feedback", "/api/v1.0/feedback"):
             self._only(method, "POST")
             fb = self._body(environ)
-            if not isinstance(fb, dict):
+            if not isinstance(fb.value(), dict):
                 raise BadRequest("the feedback must be a JSON object (a Feedback)")
-            return 200, JSON, jsonutil.dumps(messages.to_json(self.ex.walker.feedback(fb, ctx)))
+            return 200, JSON, messages.to_json_bytes(self.ex.walker.feedback(fb, ctx))
         if path.startswith("/api/v1.0/status/"):
             self._only(method, "GET")
             return self.ex.node_status(path[len("/api/v1.0/status/"):], ctx)
@@ -132,7 +132,8 @@ class ExecutorApp:
         if method != allowed:
             raise MethodNotAllowed(f"{method} not allowed here (use {allowed})")
 
-    def _body(self, environ: dict[str, Any]) -> Any:
+    def _body(self, environ: dict[str, Any]) -> messages.JsonBytes:
+        """The request body, checked to be JSON (and kept as bytes, to pass on as they came)."""
         length_text = environ.get("CONTENT_LENGTH") or ""
         stream = environ["wsgi.input"]
         if length_text:
@@ -149,10 +150,9 @@ class ExecutorApp:
                 raise PayloadTooLarge(f"request exceeds the maximum of {self.max_body} bytes")
         if not raw:
             raise BadRequest("empty request body: send a JSON SeldonMessage")
-        try:
-            return jsonutil.loads(raw)
-        except ValueError as exc:
-            raise BadRequest(f"Invalid JSON: {exc}") from None
+        msg = messages.JsonBytes(raw)
+        msg.value()
+        return msg
 
 
 def _service(path: str) -> str | None:

@@ -5,7 +5,9 @@ A message is whatever the last node produced, in its cheapest form:
 
 * a JSON dict (REST ingress, or a REST hop's reply),
 * a ``seldon.protos.SeldonMessage`` (gRPC ingress, or a gRPC hop's reply),
-* a :class:`~seldon_py.payload.Response` (an in-process or built-in node's result: no encoding).
+* a :class:`~seldon_py.payload.Response` (an in-process or built-in node's result: no encoding),
+* :class:`JsonBytes` (a REST node's reply, or the REST request, as the bytes that came: passed on
+  to the next REST hop or the client as they are, parsed only if something must look inside).
 
 It is converted only when a hop needs another form (:func:`to_json`, :func:`to_proto`,
 :func:`to_payload`), so an all-in-process graph never serialises, and an all-REST graph passes
@@ -23,16 +25,56 @@ from ..errors import BadRequest
 from ..proto import prediction_pb2 as pb
 from ..protocol.seldon import json_codec, proto_codec
 from ..protocol.seldon.payload import DATA_KINDS, Payload, Response, default_names
+from ..util import jsonutil
 from .errors import BadNodeResponse, BadRoute
 
 REST = "rest"
 GRPC = "grpc"
 
 
+class JsonBytes:
+    """A JSON message as the bytes a client or a REST node sent; parsed at most once, on demand.
+
+    ``origin`` is the node that sent it (``None``: the client), for the error if it is not JSON.
+    """
+
+    __slots__ = ("_value", "origin", "raw")
+    _UNPARSED = object()
+
+    def __init__(self, raw: bytes, origin: str | None = None, value: Any = _UNPARSED) -> None:
+        self.raw = raw
+        self.origin = origin
+        self._value = value
+
+    def value(self) -> Any:
+        if self._value is JsonBytes._UNPARSED:
+            try:
+                self._value = jsonutil.loads(self.raw)
+            except ValueError as exc:
+                if self.origin is None:
+                    raise BadRequest(f"Invalid JSON: {exc}") from None
+                raise BadNodeResponse(
+                    f"node {self.origin!r} answered 200 with a body that is not JSON: {exc}"
+                ) from None
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"JsonBytes({self.raw[:80]!r})"
+
+
+def to_json_bytes(msg: Any) -> bytes:
+    """The message as JSON bytes for the wire (the bytes it came as, when it came as JSON)."""
+    if isinstance(msg, JsonBytes):
+        return msg.raw
+    return jsonutil.dumps(to_json(msg))
+
+
 def to_json(msg: Any) -> Any:
     """The message as a JSON-ready value (numpy arrays allowed inside: ``jsonutil.dumps`` takes them)."""
     if isinstance(msg, Response):
         return json_codec.encode_response(msg)
+    if isinstance(msg, JsonBytes):
+        return msg.value()
     if isinstance(msg, pb.SeldonMessage | pb.Feedback | pb.SeldonMessageList):
         return json_format.MessageToDict(msg)
     return msg
@@ -43,6 +85,8 @@ def to_proto(msg: Any, cls: type = pb.SeldonMessage) -> Any:
         return proto_codec.encode_response(msg)
     if isinstance(msg, cls):
         return msg
+    if isinstance(msg, JsonBytes):
+        msg = msg.value()
     out = cls()
     try:
         json_format.ParseDict(msg, out, ignore_unknown_fields=False)
@@ -69,6 +113,8 @@ def to_payload(msg: Any, transport: str) -> Payload:
         return Payload(kind, value, names, dict(msg.meta) if msg.meta is not None else None)
     if isinstance(msg, pb.SeldonMessage):
         return proto_codec.decode_message(msg)
+    if isinstance(msg, JsonBytes):
+        msg = msg.value()
     return json_codec.decode_message(msg)
 
 
@@ -84,6 +130,8 @@ def route_index(msg: Any, router: str) -> int:
     """The child index a router's reply names (spec §16.2): first number of ``data`` (ndarray
     ``[[1]]`` or ``[1]``, tensor values, tftensor int_val) or of a bare JSON array."""
     value: Any = None
+    if isinstance(msg, JsonBytes):
+        msg = msg.value()
     if isinstance(msg, Response):
         v = msg.value
         if isinstance(v, np.ndarray):
@@ -133,6 +181,8 @@ def with_routing(msg: Any, routing: dict[str, int]) -> Any:
         msg.meta.routing.clear()
         msg.meta.routing.update(routing)
         return msg
+    if isinstance(msg, JsonBytes):
+        msg = msg.value()
     if isinstance(msg, dict) and isinstance(msg.get("meta"), dict):
         return {**msg, "meta": {**msg["meta"], "routing": dict(routing)}}
     return msg
@@ -142,6 +192,8 @@ def feedback_routing(fb: Any) -> dict[str, int]:
     """``response.meta.routing`` of a Feedback (node name → route taken)."""
     if isinstance(fb, pb.Feedback):
         return dict(fb.response.meta.routing)
+    if isinstance(fb, JsonBytes):
+        fb = fb.value()
     if not isinstance(fb, dict):
         raise BadRequest("feedback must be a JSON object")
     resp = fb.get("response")
@@ -156,11 +208,12 @@ def feedback_routing(fb: Any) -> dict[str, int]:
     return {str(k): int(v) for k, v in routing.items()}
 
 
-def check_reply(msg: Any, node: str) -> Any:
-    """A REST node's 200 reply must be a JSON object (or, for a router, a bare list)."""
-    if isinstance(msg, dict | list):
-        return msg
-    raise BadNodeResponse(f"node {node!r} answered 200 with a {type(msg).__name__}, not a SeldonMessage")
+def check_reply(raw: bytes, node: str) -> JsonBytes:
+    """A REST node's 200 reply must look like a JSON object (or, for a router, a bare list); it is
+    parsed only if something must look inside."""
+    if raw.lstrip()[:1] in (b"{", b"["):
+        return JsonBytes(raw, node)
+    raise BadNodeResponse(f"node {node!r} answered 200 with a body that is not a SeldonMessage: {raw[:80]!r}")
 
 
 def feedback_reply(fb: Any) -> Any:
@@ -172,7 +225,7 @@ def feedback_reply(fb: Any) -> Any:
 
 
 def feedback_to_proto(fb: Any) -> pb.Feedback:
-    return to_proto(fb, pb.Feedback)  # type: ignore[no-any-return]
+    return to_proto(fb, pb.Feedback)
 
 
 def feedback_to_json(fb: Any) -> Any:

@@ -18,7 +18,7 @@ name                                            type      labels
 ``<key>`` (custom GAUGE)                        gauge     the metric's tags, method, ``D+``
 ``<key>`` (custom TIMER, ms in, s out)          histogram the metric's tags, method, ``D+``; 50 buckets
 ``seldon_api_model_feedback_total``             counter   method="feedback", ``D+`` (reward 0 counted)
-``seldon_api_model_feedback_reward_total``      counter   method="feedback", ``D+`` (rewards >= 0)
+``seldon_api_model_feedback_reward_total``      counter   method="feedback", ``D+`` (every finite reward)
 ``seldon_api_model_requests_total``             counter   transport, endpoint, code, ``D``
 ``seldon_api_model_request_duration_seconds``   histogram transport, endpoint, code, ``D``
 ``seldon_api_model_response_size_bytes``        histogram transport, endpoint, code, ``D``

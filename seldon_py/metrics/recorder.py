@@ -11,12 +11,12 @@ time, so all counts are exact across workers, threads and recycled workers.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 import logging
 import math
 import os
 import threading
 import time
+from bisect import bisect_left
 from typing import Any
 
 from ..errors import BadMetric
@@ -108,7 +108,7 @@ class ServiceMetrics:
         with self._lock:
             self._feedback = self._counter_slot(names.FEEDBACK, fb_values, "Feedback requests received")
             self._reward = self._counter_slot(names.FEEDBACK_REWARD, fb_values,
-                                              "Sum of the non-negative rewards received")
+                                              "Sum of the rewards received (negative ones included)")
 
     # ------------------------------------------------------------------ custom metrics
     def _counter_slot(self, family: str, labels: dict[str, str], help_text: str) -> int:
@@ -121,7 +121,7 @@ class ServiceMetrics:
             resolved = [self._resolve(m, method) for m in metrics]  # all or nothing
             counters, gauges, histograms = self._req_counter.view, self._gauge.view, self._req_histogram.view
             now = time.time()
-            for child, m in zip(resolved, metrics):
+            for child, m in zip(resolved, metrics, strict=True):
                 value = m["value"]
                 if child.kind == "COUNTER":
                     counters[child.slot] += value
@@ -175,12 +175,15 @@ class ServiceMetrics:
         return fam
 
     def feedback(self, reward: float) -> None:
-        """Count a feedback; add its reward to the reward counter (a counter cannot go down)."""
+        """Count a feedback and add its reward, negative ones included, so that
+        ``reward_total / feedback_total`` is the mean reward. A reward that is not a finite number
+        is not added (it would poison the sum for the life of the service); the feedback is still
+        counted."""
         try:
             reward = float(reward)
         except (TypeError, ValueError):
             reward = math.nan
-        counted = reward >= 0 and math.isfinite(reward)
+        counted = math.isfinite(reward)
         with self._lock:
             counters = self._req_counter.view
             counters[self._feedback] += 1.0
@@ -188,8 +191,8 @@ class ServiceMetrics:
                 counters[self._reward] += reward
         if not counted and not self._warned_reward:
             self._warned_reward = True
-            logger.warning("feedback reward %r not added to %s_total: only finite rewards >= 0 "
-                           "can be counted (the feedback itself is counted)", reward, names.FEEDBACK_REWARD)
+            logger.warning("feedback reward %r not added to %s_total: it is not a finite number "
+                           "(the feedback itself is counted)", reward, names.FEEDBACK_REWARD)
 
     # ------------------------------------------------------------------ request metrics
     def _init_request_metrics(self) -> None:

@@ -1,4 +1,9 @@
-"""Import the user's class and construct it; :class:`StartupError` says in one line why not."""
+"""Import the user's class and construct it; :class:`StartupError` says in one line why not.
+
+:func:`load_user_object` first asks :mod:`seldon_py.conventions` whether the target is a model
+written for another server (TorchServe, VESSL, Rafiki/SINGA-auto, Starwhale) and serves the adapted
+object if so; otherwise it builds the Seldon class as before.
+"""
 
 from __future__ import annotations
 
@@ -55,3 +60,22 @@ def instantiate(cls: type, parameters: dict[str, Any]) -> Any:
         raise StartupError(f"{cls.__name__}: {exc}") from None
     except Exception as exc:
         raise StartupError(f"{cls.__name__}() failed: {type(exc).__name__}: {exc}") from exc
+
+
+def load_user_object(interface_name: str, parameters: dict[str, Any], convention: str = "auto",
+                     search_path: str | None = None) -> Any:
+    """The object to serve for ``seldon-core-microservice INTERFACE_NAME``: a foreign model adapted by
+    its convention (``convention``: ``auto`` detects, ``seldon`` skips detection, else that one), or
+    the Seldon class constructed with ``parameters``."""
+    from ..conventions import ConventionError, resolve
+
+    try:
+        resolved = resolve(interface_name, parameters, convention, search_path)
+    except ConventionError as exc:
+        raise StartupError(str(exc)) from exc.__cause__
+    if resolved.convention is not None:
+        return resolved.user
+    cls = resolved.target.attr
+    if not callable(cls):
+        raise StartupError(f"{interface_name!r} is not a class")
+    return instantiate(cls, parameters)

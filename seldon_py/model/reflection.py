@@ -143,6 +143,7 @@ class Dispatch:
     health_status_raw: Caller | None = None
     init_metadata: Caller | None = None
     load: Caller | None = None
+    unload: Caller | None = None  # at the end of a serving process (not a Seldon Core hook)
     model_error_handler: Any = None
     custom_service: Caller | None = None
     #: extension points (see :func:`reflect`): () -> flask.Blueprint, () -> grpc handlers
@@ -213,8 +214,12 @@ def reflect(obj: Any) -> Dispatch:
     d.aggregate = aggregate_caller(agg) if agg else None
     fb = _implemented(obj, "send_feedback")
     d.send_feedback = feedback_caller(fb) if fb else None
-    for name in ("tags", "metrics", "health_status", "health_status_raw", "init_metadata", "load"):
+    for name in ("tags", "metrics", "health_status", "health_status_raw", "init_metadata", "load", "unload"):
         setattr(d, name, _implemented(obj, name))
+    # as the reference: a SeldonComponent subclass without its own health_status() is called
+    # anyway; the default raises "not implemented", answered "not implemented - assuming healthy"
+    if d.health_status is None and isinstance(obj, SeldonComponent):
+        d.health_status = obj.health_status
     cn = getattr(obj, "class_names", None)
     if cn is not None:
         if callable(cn):

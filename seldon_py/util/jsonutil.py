@@ -2,10 +2,12 @@
 
 Wire format (what Seldon Core clients see): compact, keys sorted at every level, non-ASCII
 escaped as ``\\uXXXX``, a trailing newline. numpy arrays and scalars are serialised natively
-(no ``tolist()`` round trip for numeric arrays). Output is strict JSON: NaN and ±Infinity are
-written as ``null`` (the reference writes bare ``NaN``/``Infinity`` tokens, which strict parsers
-reject). Input is lenient where Python clients are: ``NaN``/``Infinity`` literals, which Python's
-``json.dumps`` emits by default, are accepted.
+(no ``tolist()`` round trip for numeric arrays). NaN and ±Infinity round-trip as the reference
+and Python's ``json`` write them: bare ``NaN``/``Infinity``/``-Infinity`` tokens (not strict JSON,
+but never a silent change of value: orjson would write ``null``, so an output that holds a
+non-finite float is written by the standard library instead). Input is lenient where Python
+clients are: ``NaN``/``Infinity`` literals, which Python's ``json.dumps`` emits by default, are
+accepted.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ def _escape_char(match: re.Match[str]) -> str:
 
 
 def _default(obj: Any) -> Any:
-    """Fallback for values orjson does not serialise natively."""
+    """Fallback for values orjson does not serialise natively (and for the standard library)."""
+    if isinstance(obj, Fragment):  # pre-encoded JSON (names lists): the stdlib needs the value
+        return orjson.loads(orjson.dumps(obj))
     if isinstance(obj, np.ndarray):  # non-contiguous, unusual dtype, or 0-d
         return obj.tolist()
     if isinstance(obj, np.generic):
@@ -45,17 +49,35 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
-def _strict(obj: Any) -> Any:
-    """Replace non-finite floats by None, recursively (slow path only)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
-    if isinstance(obj, (np.ndarray, np.generic)):
-        return _strict(obj.tolist())
-    return obj
+def _has_non_finite(obj: Any) -> bool:
+    """Whether ``obj`` holds a NaN or an infinity anywhere (iterative: no recursion limit)."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        cls = type(item)
+        if cls is float or isinstance(item, np.floating):
+            if not math.isfinite(item):
+                return True
+        elif cls is dict:
+            stack.extend(item.values())
+        elif cls is list or cls is tuple:
+            stack.extend(item)
+        elif cls is np.ndarray:
+            if item.dtype.kind in "fc":
+                if not np.isfinite(item).all():
+                    return True
+            elif item.dtype.kind == "O":
+                stack.extend(item.ravel().tolist())
+        elif isinstance(item, float):  # float subclasses
+            if not math.isfinite(item):
+                return True
+    return False
+
+
+def _stdlib_dumps(obj: Any) -> bytes:
+    """The standard library's encoding in the same wire form (NaN/Infinity tokens, big ints)."""
+    text = json.dumps(obj, default=_default, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return text.encode("ascii") + b"\n"
 
 
 def dumps(obj: Any) -> bytes:
@@ -67,10 +89,9 @@ def dumps(obj: Any) -> bytes:
         if isinstance(cause, TypeError) and "not JSON serializable" in str(cause):
             raise cause from None
         # Integers beyond 64 bits and similar: the stdlib handles them.
-        text = json.dumps(
-            _strict(obj), default=_default, sort_keys=True, separators=(",", ":"), allow_nan=False
-        )
-        return text.encode("ascii") + b"\n"
+        return _stdlib_dumps(obj)
+    if b"null" in out and _has_non_finite(obj):  # orjson wrote NaN/Infinity as null
+        return _stdlib_dumps(obj)
     if (len(out) >= _PROVE_ASCII_FROM and _ascii_only(obj)) or (out.isascii() and b"\x7f" not in out):
         return out
     return _NON_ASCII.sub(_escape_char, out.decode("utf-8")).encode("ascii")
@@ -135,13 +156,51 @@ def _ascii_only(obj: Any) -> bool:
     return True
 
 
+#: the deepest nesting of arrays and objects accepted anywhere in a request's JSON (body, form
+#: or query ``json=``): deeper → 400. Far beyond any real message (an ``ndarray`` has at most 64
+#: dimensions), and low enough that everything downstream (numpy, orjson's encoder, which stops
+#: at 254, Python's recursion limit) handles what passes.
+MAX_DEPTH = 100
+
+#: a JSON string (valid JSON only: every string is closed, so this is one linear pass)
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+#: every byte but the four brackets (deleted before counting depth)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def nesting_depth(data: bytes | str, at_least: int = MAX_DEPTH) -> int:
+    """How deep arrays and objects nest in the (valid) JSON text ``data``; exact when it is more
+    than ``at_least``, else some number <= ``at_least`` (cheap: counting brackets shows it)."""
+    if isinstance(data, str):
+        if data.count("[") + data.count("{") <= at_least:
+            return 0
+        raw = data.encode("utf-8", "surrogatepass")
+    else:
+        if data.count(b"[") + data.count(b"{") <= at_least:
+            return 0
+        raw = data
+    if b'"' in raw:
+        raw = _JSON_STRING.sub(b"", raw)
+    brackets = np.frombuffer(raw.translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    step = 1 - 2 * ((brackets == ord("]")) | (brackets == ord("}"))).astype(np.int8)
+    return int(np.cumsum(step, dtype=np.int32).max(initial=0))
+
+
 def loads(data: bytes | str) -> Any:
-    """Parse JSON; raises ``ValueError`` with the parser's message on malformed input."""
+    """Parse JSON; raises ``ValueError`` with the parser's message on malformed input, and for
+    arrays and objects nested deeper than :data:`MAX_DEPTH`."""
     try:
-        return orjson.loads(data)
+        obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise ValueError(f"arrays and objects nested deeper than {MAX_DEPTH} levels") from None
         # Python clients send NaN/Infinity literals and >64-bit integers; accept those.
         try:
-            return json.loads(data)
+            obj = json.loads(data)
+        except RecursionError:
+            raise ValueError(f"arrays and objects nested deeper than {MAX_DEPTH} levels") from None
         except (ValueError, TypeError):
             raise ValueError(str(exc)) from None
+    if nesting_depth(data) > MAX_DEPTH:
+        raise ValueError(f"arrays and objects nested deeper than {MAX_DEPTH} levels")
+    return obj

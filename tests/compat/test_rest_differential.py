@@ -54,10 +54,6 @@ FLOAT_FORMAT_ONLY: dict[str, str] = {
 
 # case id -> the documented, deliberate improvement that makes ours differ
 IMPROVEMENTS: dict[str, str] = {
-    "types-nan-via-strData": "NaN/Infinity are written as null (strict JSON), reference writes "
-                             "bare NaN/Infinity tokens (spec §4.3, §17.16; seldon_py/util/jsonutil.py)",
-    "id-nan-literal-jsonData": "NaN/Infinity are written as null (strict JSON), reference echoes "
-                               "bare NaN/Infinity tokens (spec §4.3, §17.16)",
     "id-ndarray-huge-int": "integers beyond 64 bits are parsed as floats by orjson; detecting them "
                            "costs a full scan of every body (README: Differences from Seldon Core 1.x)",
 }

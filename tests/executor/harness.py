@@ -22,7 +22,10 @@ from tests.conftest import ROOT, free_ports
 NODES_PY = '''
 import os, time
 import numpy as np
-from seldon_py.errors import SeldonMicroserviceException
+try:  # the reference wrapper (differential tests) or ours
+    from seldon_core.flask_utils import SeldonMicroserviceException
+except ImportError:
+    from seldon_py.errors import SeldonMicroserviceException
 
 
 class Node:
@@ -32,6 +35,10 @@ class Node:
     def predict(self, X, names=None, meta=None):
         if self.mode == "slow":
             time.sleep(30)
+        if self.mode == "drain":  # say "in flight", then work for a while
+            with open(os.environ["DRAIN_MARK"], "a") as fh:
+                fh.write("in\\n")
+            time.sleep(self.delta)
         if self.mode == "fail":
             raise SeldonMicroserviceException(f"node {self.name} refuses", status_code=418, reason="TEAPOT")
         return np.asarray(X, dtype=float) + self.delta
@@ -55,6 +62,9 @@ class Node:
 
     def tags(self):
         return {"node_" + self.name: 1}
+
+    def metrics(self):
+        return [{"type": "COUNTER", "key": "node_calls", "value": 1, "tags": {"node": self.name}}]
 '''
 
 #: name → (mode, delta)
@@ -95,8 +105,9 @@ class Proc:
             time.sleep(0.05)
         raise AssertionError(f"{url} not ready after {timeout}s:\n{self.output()}")
 
-    def stop(self) -> int | None:
-        if self.proc.poll() is None:
+    def stop(self, graceful: bool = True) -> int | None:
+        """SIGTERM and wait (``graceful``), then kill whatever is left of the process group."""
+        if graceful and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=40)
@@ -111,15 +122,20 @@ class Proc:
 
 
 class NodeService:
-    def __init__(self, name: str, workdir: Path, feedback_log: Path) -> None:
+    def __init__(self, name: str, workdir: Path, feedback_log: Path, reference: str | None = None) -> None:
+        """``reference``: the path of the reference wrapper's ``seldon-core-microservice`` to run instead of ours."""
         self.name = name
         self.feedback_log = feedback_log
         self.http_port, self.grpc_port, metrics_port = free_ports(3)
-        cmd = [sys.executable, "-m", "seldon_py.cli", "nodes.Node", "--host", "127.0.0.1",
-               "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
-               "--metrics-port", str(metrics_port), "--parameters", json.dumps(params(name))]
+        ports = ["--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
+                 "--metrics-port", str(metrics_port), "--parameters", json.dumps(params(name))]
         env = {"PREDICTIVE_UNIT_ID": name, "FEEDBACK_LOG": str(feedback_log)}
-        self.proc = Proc(cmd, workdir, env, workdir / f"node-{name}.log")
+        if reference:
+            cmd = [reference, "nodes.Node", *ports]
+            env["PYTHONPATH"] = str(workdir)
+        else:
+            cmd = [sys.executable, "-m", "seldon_py.cli", "nodes.Node", "--host", "127.0.0.1", *ports]
+        self.proc = Proc(cmd, workdir, env, workdir / f"node-{name}{'-ref' if reference else ''}.log")
 
     def endpoint(self) -> dict[str, Any]:
         return {"type": "REST", "service_host": "127.0.0.1", "service_port": self.http_port,

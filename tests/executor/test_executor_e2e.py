@@ -320,6 +320,17 @@ def test_in_process_gives_the_same_answers_as_remote(nodes, executors, graph, re
     assert json_format.MessageToDict(ga) == json_format.MessageToDict(gb)
 
 
+def test_in_process_nodes_custom_metrics_are_exposed(nodes, executors):
+    import requests
+
+    ex = local(executors, nodes, "chain")
+    ex.predict({"data": {"ndarray": [[1.0]]}})
+    text = requests.get(ex.url + "/metrics", timeout=30).text
+    line = next(x for x in text.splitlines() if x.startswith("node_calls_total{") and 'model_name="b"' in x)
+    assert 'method="predict"' in line and 'node="b"' in line and 'deployment_name="dep"' in line
+    assert float(line.rsplit(" ", 1)[1]) >= 1
+
+
 def test_in_process_errors_match_remote(nodes, executors):
     graph = n(nodes, "a", children=[n(nodes, "f")])
     rem = executors("fail", sdep(graph))
@@ -361,3 +372,71 @@ def test_status_metadata_metrics_endpoints(nodes, executors):
     with grpc.insecure_channel(ex.grpc_target) as ch:
         gm = pbg.SeldonStub(ch).GraphMetadata(empty_pb2.Empty(), timeout=30)
     assert gm.name == "default" and set(gm.models) == {"c", "a", "b"}
+
+
+# ----------------------------------------------------------------------------------- shutdown
+def test_sigterm_drains_in_flight_requests(workdir, tmp_path):
+    import signal
+    import threading
+    import time
+
+    mark = tmp_path / "in-flight"
+    cm = {"nodes": {"d": {"class": "nodes.Node", "path": str(workdir), "parameters": [
+        {"name": "name", "value": "d", "type": "STRING"}, {"name": "mode", "value": "drain", "type": "STRING"},
+        {"name": "delta", "value": "2", "type": "FLOAT"}]}}}
+    ex = ExecutorProcess(tmp_path, "drain", sdep({"name": "d", "type": "MODEL"}), class_map=cm,
+                         env={"DRAIN_MARK": str(mark)}).wait()
+    results: dict[str, Any] = {}
+
+    def rest() -> None:
+        results["rest"] = ex.predict({"data": {"ndarray": [[1.0]]}})
+
+    def grpc_call() -> None:
+        results["grpc"] = grpc_predict(ex, {"data": {"ndarray": [[1.0]]}})[0]
+
+    threads = [threading.Thread(target=rest), threading.Thread(target=grpc_call)]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while not (mark.exists() and mark.read_text().count("in") == 2):  # both requests are inside the node
+            assert time.monotonic() < deadline, ex.proc.output()
+            time.sleep(0.02)
+        ex.proc.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(60)
+        assert results["rest"].status_code == 200 and results["rest"].json()["data"]["ndarray"] == [[3.0]]  # x + delta
+        assert list(results["grpc"].data.ndarray[0]) == [3.0]
+        assert ex.proc.proc.wait(60) == 0
+    finally:
+        ex.proc.stop()
+
+
+# ----------------------------------------------------------------------------------- health, mixed transports
+def _grpc_health(ex: ExecutorProcess) -> int:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(ex.grpc_target) as ch:
+        stub: Any = health_pb2_grpc.HealthStub(ch)
+        return stub.Check(health_pb2.HealthCheckRequest(), timeout=30).status
+
+
+def test_grpc_health_follows_readiness(nodes, executors, errors_executor):
+    from grpc_health.v1 import health_pb2
+
+    assert _grpc_health(remote(executors, nodes, "chain")) == health_pb2.HealthCheckResponse.SERVING
+    assert _grpc_health(errors_executor) == health_pb2.HealthCheckResponse.NOT_SERVING  # a node is down
+
+
+def test_mixed_transports_and_full_health_checks(nodes, executors):
+    """REST in, to a node that only has gRPC (and gRPC in, to one that only has REST)."""
+    grpc_only = {**n(nodes, "b"), "endpoint": {"type": "GRPC", "service_host": "127.0.0.1",
+                                               "service_port": nodes["b"].grpc_port}}
+    rest_only = {**n(nodes, "a", children=[grpc_only]),
+                 "endpoint": {"type": "REST", "service_host": "127.0.0.1", "service_port": nodes["a"].http_port}}
+    ex = executors("mixed", sdep(rest_only), extra=["--full_health_checks"])
+    chain = remote(executors, nodes, "chain")
+    body = {"data": {"ndarray": [[1.0, 2.0]]}}
+    assert values(ex.predict(body).json()) == values(chain.predict(body).json()) == [[12.0, 13.0]]
+    reply, _ = grpc_predict(ex, body)
+    assert list(reply.data.ndarray[0]) == [12.0, 13.0]

@@ -177,13 +177,14 @@ def test_reserved_label_names_are_bad_metrics(recorder):
 
 
 # ----------------------------------------------------------------------------- feedback
-def test_feedback_counts_reward_zero_and_never_decreases(recorder, scrape):
-    for reward in (0, 1.5, 0.0, -1, math.nan):
+def test_feedback_counts_every_feedback_and_sums_every_finite_reward(recorder, scrape):
+    for reward in (0, 1.5, 0.0, -1, -0.25, math.nan, math.inf):
         recorder.feedback(reward)
     s = scrape()
     fb = {"method": "feedback", **D}
-    assert s[("seldon_api_model_feedback_total", frozenset(fb.items()))] == 5
-    assert s[("seldon_api_model_feedback_reward_total", frozenset(fb.items()))] == 1.5
+    assert s[("seldon_api_model_feedback_total", frozenset(fb.items()))] == 7
+    # negatives included, so reward_total / feedback_total is the mean of the finite rewards
+    assert s[("seldon_api_model_feedback_reward_total", frozenset(fb.items()))] == 0.25
 
 
 def test_feedback_series_exist_before_any_feedback(recorder, scrape):

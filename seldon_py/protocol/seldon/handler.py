@@ -115,6 +115,17 @@ class SeldonHandler:
     def load(self) -> None:
         self.runtime.load()
 
+    def close(self) -> None:
+        """At the end of this serving process, after draining: the user's ``unload()``, once (the
+        conventions use it for e.g. Rafiki's ``destroy()``); an error is logged, not raised."""
+        fn, self._dispatch.unload = self._dispatch.unload, None
+        if fn is None:
+            return
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - user code, and the process is ending anyway
+            logger.error("unload() failed: %s: %s", type(exc).__name__, exc)
+
     def check_ready(self) -> None:
         self.runtime.check_ready()
 
@@ -212,8 +223,10 @@ class SeldonHandler:
             raise BadRequest(f"Routing response must be int but got {data}")
         metrics = self.runtime.collect_metrics(rt_metrics, METHOD_LABELS["route"])
         meta = self._meta([payload.meta], rt_tags, metrics, echo=False)
+        # a bool is an int to Python (and to the reference's check); it answers [[true]] there too
         return build_response(
-            np.array([[int(data)]]), payload.kind, self._dispatch.class_names, meta
+            np.array([[data if isinstance(data, bool) else int(data)]]), payload.kind,
+            self._dispatch.class_names, meta
         )
 
     def aggregate(self, raw: Any, codec: Codec) -> Response | RawResult:

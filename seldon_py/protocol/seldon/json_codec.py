@@ -17,7 +17,7 @@ import numpy as np
 
 from ...errors import FAILURE, BadRequest, SeldonMicroserviceException
 from ...util import jsonutil
-from .payload import DATA_EMPTY, FeedbackPayload, Payload, Response, default_names
+from .payload import DATA_EMPTY, FeedbackPayload, Payload, Response, brief, check_shape, default_names
 
 
 def _request_meta(msg: dict[str, Any]) -> dict[str, Any] | None:
@@ -72,11 +72,12 @@ def decode_tensor(tensor: Any) -> np.ndarray:
     ):
         raise BadRequest(
             "data.tensor.shape must be a list of non-negative integers (one may be -1), got "
-            + repr(shape)
+            + brief(shape)
         )
     values = tensor.get("values", [])
     if not isinstance(values, list):
         raise BadRequest("data.tensor.values must be a list of numbers")
+    check_shape(shape, len(values), "data.tensor.shape")
     arr = _flat_numbers(values) if len(values) >= _FLAT_NUMBERS_FROM else None
     if arr is None:
         try:
@@ -91,8 +92,8 @@ def decode_tensor(tensor: Any) -> np.ndarray:
         return arr.reshape(shape)
     except ValueError:
         raise BadRequest(
-            f"data.tensor: {arr.size} values do not fit shape {shape}"
-            f" (cannot reshape array of size {arr.size} into shape {tuple(shape)})"
+            f"data.tensor: {arr.size} values do not fit shape {brief(shape)}"
+            f" (cannot reshape array of size {arr.size} into shape {brief(tuple(shape))})"
         ) from None
 
 
@@ -147,7 +148,7 @@ def decode_message(msg: Any) -> Payload:
             return Payload("strData", value, [], _request_meta(msg))
         if "binData" in msg:
             return Payload("binData", decode_bin(msg["binData"]), [], _request_meta(msg))
-    raise BadRequest(f"Invalid request data type: {msg}")
+    raise BadRequest(f"Invalid request data type: {brief(msg)}")
 
 
 def decode_message_list(body: Any) -> list[Any]:
@@ -157,7 +158,7 @@ def decode_message_list(body: Any) -> list[Any]:
     elif isinstance(body, list):
         msgs = body
     else:
-        raise BadRequest(f"Invalid request data type: {body}")
+        raise BadRequest(f"Invalid request data type: {brief(body)}")
     if not msgs:
         raise BadRequest("aggregate needs at least one message")
     return msgs

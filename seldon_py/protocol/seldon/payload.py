@@ -22,6 +22,49 @@ DATA_KINDS = frozenset({"tensor", "ndarray", "tftensor"})
 #: ``data`` was present but had none of tensor/ndarray/tftensor
 DATA_EMPTY = "data"
 
+#: client-declared shapes (tensor, tftensor): at most this many dimensions (numpy allows 64)
+MAX_DIMS = 32
+#: a shape may declare more elements than the values sent only up to this many: an empty tensor
+#: (``[0, 5]``, an empty batch) or a tftensor filled from fewer values (``tf.make_ndarray``'s
+#: rule). The answer's names and arrays are sized by the shape, so an unbounded declared shape
+#: would let a 56-byte request allocate gigabytes.
+MAX_DECLARED_ELEMENTS = 65536
+
+
+def _strings(arr: np.ndarray) -> bool:
+    """Whether ``arr`` holds only text or bytes (what a DT_STRING tftensor carries)."""
+    if arr.dtype.kind in "SU":
+        return True
+    return arr.dtype.kind == "O" and all(isinstance(x, (bytes, str)) for x in arr.flat)
+
+
+def brief(obj: Any, limit: int = 200) -> str:
+    """``repr(obj)`` for an error message: bounded in length and depth (a client's value may be
+    huge or nested thousands deep)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxdict, r.maxstring, r.maxother = 4, 16, 16, limit, limit
+    text = r.repr(obj)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_shape(shape: list[int], values: int, where: str) -> None:
+    """Refuse a client-declared ``shape`` (dims >= 0, or -1) that has too many dimensions or
+    declares more elements than the ``values`` sent (beyond :data:`MAX_DECLARED_ELEMENTS`),
+    before anything of that shape is allocated. 0 and -1 dimensions are left to the reshape."""
+    if len(shape) > MAX_DIMS:
+        raise BadRequest(f"{where}: {len(shape)} dimensions, at most {MAX_DIMS} are accepted")
+    bound = max(values, MAX_DECLARED_ELEMENTS)
+    extent = 1
+    for dim in shape:
+        if dim > 0:
+            extent *= dim
+            if extent > bound:
+                raise BadRequest(
+                    f"{where}: shape {brief(shape)} declares more elements than the {values} values "
+                    f"sent (beyond {MAX_DECLARED_ELEMENTS} elements a shape must match its values)")
+
 
 @dataclass(slots=True)
 class Payload:
@@ -141,6 +184,8 @@ def build_response(
             kind = "ndarray"
         else:
             kind = "tensor"
+    elif request_kind == "tftensor" and _strings(arr):
+        kind = "tftensor"  # DT_STRING round-trips (an ndarray cannot hold bytes on gRPC)
     else:
         kind = "ndarray"
     if kind == "ndarray" and isinstance(result, list):

@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from ...errors import BadRequest, SeldonMicroserviceException
 from ...proto import prediction_pb2 as pb
 from . import wire
-from .payload import DATA_EMPTY, FeedbackPayload, Payload, Response, default_names
+from .payload import DATA_EMPTY, FeedbackPayload, Payload, Response, brief, check_shape, default_names
 
 _F64 = np.dtype("<f8")
 
@@ -34,7 +34,8 @@ def _write_varint(value: int) -> bytes:
 
 
 def _tensor_from_wire(buf: bytes, pos: int, end: int, strict: bool = True) -> np.ndarray | None:
-    """The Tensor message serialised in ``buf[pos:end]`` → float64 array of its shape.
+    """The Tensor message serialised in ``buf[pos:end]`` → float64 array of its shape; the shape
+    is checked against the values (:func:`check_shape`) before anything of it exists.
 
     Reads with :mod:`.wire` (bounds-checked); unknown fields of any wire type are skipped. Packed
     ``values`` are read in place; anything protobuf writes otherwise (unpacked or repeated
@@ -76,19 +77,32 @@ def _tensor_from_wire(buf: bytes, pos: int, end: int, strict: bool = True) -> np
         return None
     if values is None:
         values = np.empty(0, dtype=np.float64)
+    return _shaped(values, shape)
+
+
+def _shaped(values: np.ndarray, shape: list[int]) -> np.ndarray:
+    check_shape(shape, values.size, "data.tensor.shape")
     try:
         return values.astype(np.float64).reshape(shape)  # copy: writable, native order
     except ValueError:
         raise BadRequest(
-            f"data.tensor: {values.size} values do not fit shape {shape}"
-            f" (cannot reshape array of size {values.size} into shape {tuple(shape)})"
+            f"data.tensor: {values.size} values do not fit shape {brief(shape)}"
+            f" (cannot reshape array of size {values.size} into shape {brief(tuple(shape))})"
         ) from None
 
 
 def tensor_to_array(tensor: pb.Tensor) -> np.ndarray:
-    """A Tensor message → float64 array of its shape, read from the packed wire bytes."""
+    """A Tensor message → float64 array of its shape, read from the packed wire bytes (or from
+    the message's fields when they are laid out otherwise, e.g. unpacked doubles: valid proto3)."""
     buf = tensor.SerializeToString()
-    return _tensor_from_wire(buf, 0, len(buf))  # type: ignore[return-value]
+    arr = _tensor_from_wire(buf, 0, len(buf), strict=False)
+    if arr is not None:
+        return arr
+    shape = list(tensor.shape)
+    if any(dim < 0 or dim >= 1 << 31 for dim in shape):
+        raise BadRequest("data.tensor.shape must be non-negative")
+    check_shape(shape, len(tensor.values), "data.tensor.shape")
+    return _shaped(np.array(tensor.values, dtype=np.float64), shape)
 
 
 def tensor_from_span(buf: bytes, start: int, end: int) -> np.ndarray | None:

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from seldon_py.errors import BadRequest
+from seldon_py.protocol.seldon.payload import MAX_DECLARED_ELEMENTS, MAX_DIMS, brief
 
 __all__ = [
     "array_to_tftensor_json",
@@ -162,9 +163,17 @@ def _make_ndarray(dtype: int, shape: list[int], content: bytes, values_of: Calla
             raise _bad("dtype is missing (DT_INVALID)")
         raise _bad(f"unsupported dtype {_dtype_name(dtype)}")
     np_dtype, field = spec
+    if len(shape) > MAX_DIMS:
+        raise _bad(f"tensorShape has {len(shape)} dimensions, at most {MAX_DIMS} are accepted")
     count = math.prod(shape)
     if count * max(np_dtype.itemsize, 1) > _MAX_TENSOR_BYTES:
-        raise _bad(f"shape {shape} is too large")
+        raise _bad(f"shape {brief(shape)} is too large")
+
+    def fill_bound(given: int) -> None:
+        """Filling (tf.make_ndarray repeats the last value) only up to MAX_DECLARED_ELEMENTS."""
+        if count > max(given, MAX_DECLARED_ELEMENTS):
+            raise _bad(f"shape {brief(shape)} declares {count} elements but {given} values were sent "
+                       f"(a tensor is filled from fewer values only up to {MAX_DECLARED_ELEMENTS} elements)")
 
     if content:
         if field is _STRING_VAL:
@@ -180,6 +189,7 @@ def _make_ndarray(dtype: int, shape: list[int], content: bytes, values_of: Calla
 
     if field is _STRING_VAL:
         strings = list(values_of(field))
+        fill_bound(len(strings))
         if len(strings) > count:
             raise _bad(f"{len(strings)} string_val values do not fit shape {shape}")
         if len(strings) < count:
@@ -195,6 +205,7 @@ def _make_ndarray(dtype: int, shape: list[int], content: bytes, values_of: Calla
         values = np.ascontiguousarray(values[: values.size // 2 * 2]).view(np_dtype)
     elif values.dtype != np_dtype:
         values = _narrow(values, np_dtype, field)
+    fill_bound(values.size)
     if values.size == 0:
         return np.zeros(shape, dtype=np_dtype)
     if values.size > count:

@@ -61,8 +61,12 @@ class WireError(Exception):
 
 def read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     """The varint at ``buf[pos]`` (inside ``buf[:end]``) → (value, position after it)."""
+    if pos < end:
+        b = buf[pos]
+        if b < 0x80:  # one byte: most keys, lengths and small numbers
+            return b, pos + 1
     result = shift = 0
-    for _ in range(MAX_VARINT_BYTES):
+    while shift < 7 * MAX_VARINT_BYTES:
         if pos >= end:
             raise WireError("truncated varint")
         b = buf[pos]

@@ -25,11 +25,12 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from ...protocol.seldon.handler import SeldonHandler
 from ...runtime.runtime import RequestObserver, start_loading
 from ...settings import Settings
+from ...util.malloc import limit_arenas
 from .servicer import SERVICE_NAMES, SeldonServicer
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,49 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 HEALTH_SERVICES = ("", *SERVICE_NAMES)
 
 
+#: streams (server reflection) open at once per gRPC process, each holding a thread of its own
+#: beyond ``--grpc-threads``; one more is refused with RESOURCE_EXHAUSTED
+MAX_OPEN_STREAMS = 8
+
+
 class BindError(Exception):
     """The gRPC port could not be bound."""
+
+
+class StreamSlots:
+    """A bounded count of open streams: :meth:`take` or refuse, :meth:`give` back."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._free = threading.BoundedSemaphore(limit)
+
+    def take(self, context: grpc.ServicerContext) -> None:
+        if not self._free.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"too many open streams ({self.limit} per process): close one and retry")
+
+    def give(self) -> None:
+        self._free.release()
+
+
+class ReflectionServicer(reflection.ReflectionServicer):
+    """Server reflection whose streams are bounded (:class:`StreamSlots`).
+
+    A reflection stream holds a server thread for as long as the client keeps it open (grpcurl
+    keeps one for the whole command); the server has :data:`MAX_OPEN_STREAMS` threads beyond
+    ``--grpc-threads`` for them, and Seldon calls never run on more than ``--grpc-threads`` at
+    once, so open streams never starve unary calls and unary calls never starve streams."""
+
+    def __init__(self, service_names: Any, slots: StreamSlots) -> None:
+        super().__init__(service_names)
+        self._slots = slots
+
+    def ServerReflectionInfo(self, request_iterator: Any, context: Any) -> Any:  # noqa: N802
+        self._slots.take(context)
+        try:
+            yield from super().ServerReflectionInfo(request_iterator, context)
+        finally:
+            self._slots.give()
 
 
 #: glibc mallopt parameters
@@ -50,12 +92,15 @@ _M_MMAP_THRESHOLD = -3
 _MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX")
 
 
-def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 128 << 20) -> bool:
+def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 16 << 20) -> bool:
     """Let glibc reuse freed payload-sized buffers instead of returning them to the kernel.
 
     With the defaults, every buffer above ~128 KiB freed by a gRPC thread goes back to the kernel
     (munmap, or madvise on a thread arena) and the next request page-faults it in again: for a
-    100k-double tensor that roughly doubles the server's CPU per call. Skipped if the user set any
+    100k-double tensor that roughly doubles the server's CPU per call. Up to ``trim_threshold``
+    of freed memory is kept per arena (16 MiB: dozens of such buffers; it was 128 MiB, which with
+    one arena per thread let the process keep hundreds of MB after a burst; see
+    :mod:`seldon_py.util.malloc`, which also caps the arenas). Skipped if the user set any
     ``MALLOC_*`` tuning variable or the C library has no ``mallopt``. Returns whether it applied.
     """
     if any(var in os.environ for var in _MALLOC_ENV):
@@ -119,20 +164,26 @@ def create_grpc_server(
     host: str = "0.0.0.0",
     port: int = 5000,
     threads: int = 1,
-    max_payload_bytes: int = 100 * 1024 * 1024,
+    max_payload_bytes: int = 16 * 1024 * 1024,
     observer: RequestObserver | None = None,
     extra_handlers: Iterable[grpc.GenericRpcHandler] = (),
 ) -> GrpcServer:
     """Build a server with every Seldon service, health (NOT_SERVING) and reflection, bound to
     ``host:port`` (port 0 picks a free one, see ``.port``). Not started.
 
+    Threads: Seldon calls run on at most ``threads`` at once (the model's concurrency); the pool
+    has :data:`MAX_OPEN_STREAMS` more, so reflection streams (which hold a thread each while
+    open) and health checks are served whatever the Seldon calls are doing, and the other way
+    round. Health ``Watch`` holds no thread (grpcio's non-blocking handler).
+
     ``extra_handlers``: more gRPC services next to Seldon's (the extension point for another
     protocol or model convention, e.g. a user object's ``grpc_handlers()``)."""
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="seldon-grpc"),
+        futures.ThreadPoolExecutor(max_workers=threads + MAX_OPEN_STREAMS, thread_name_prefix="seldon-grpc"),
         options=server_options(max_payload_bytes),
     )
-    servicer = SeldonServicer(dataplane, observer, max_payload_bytes=max_payload_bytes)
+    servicer = SeldonServicer(dataplane, observer, max_payload_bytes=max_payload_bytes,
+                              concurrency=threads)
     servicer.register(server)
     extra = tuple(extra_handlers)
     if extra:
@@ -141,9 +192,9 @@ def create_grpc_server(
     for name in HEALTH_SERVICES:
         health_servicer.set(name, NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        ReflectionServicer((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME),
+                           StreamSlots(MAX_OPEN_STREAMS)), server)
     address = bind_address(host, port)
     try:
         bound = server.add_insecure_port(address)
@@ -206,6 +257,7 @@ def run_grpc(settings: Settings, dataplane_factory: Callable[[], SeldonHandler],
              observer_factory: Callable[[], RequestObserver] | None = None,
              extra_handlers: Callable[[], Iterable[grpc.GenericRpcHandler]] | None = None) -> None:
     """Entry point of a gRPC worker process (forked by the supervisor)."""
+    limit_arenas()
     tune_malloc()
     dataplane = dataplane_factory()
     try:
@@ -214,3 +266,4 @@ def run_grpc(settings: Settings, dataplane_factory: Callable[[], SeldonHandler],
     except BindError as exc:
         logger.error("%s", exc)
         raise SystemExit(1) from None
+    dataplane.close()

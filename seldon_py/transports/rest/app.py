@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any, NamedTuple
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from ...errors import (
@@ -42,6 +42,9 @@ from ...util import jsonutil
 logger = logging.getLogger(__name__)
 
 JSON_MIMETYPE = "application/json"
+#: CORS preflight answer: the seven methods the reference lists (flask-cors's default), whatever
+#: the path allows (the preflight only says what a cross-origin caller may try; 405 still applies)
+CORS_ALLOW_METHODS = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
 
 #: Flask route rules: (paths, methods, view name)
 PREDICT_PATHS = ("/predict", "/api/v1.0/predictions", "/api/v0.1/predictions")
@@ -99,10 +102,24 @@ def read_message(passthrough: bool = False) -> Any:
             "Content-Type is application/x-www-form-urlencoded but there is no json= field "
             "(with curl -d, add -H 'Content-Type: application/json')"
         )
-    body = request.get_data(cache=False)
+    body = _request_body()
     if passthrough:
         return body
     return body_message(body, ct)
+
+
+def _request_body() -> bytes:
+    """The request body; a chunked one is read only up to the payload limit (413 past it, the
+    rest is never read: werkzeug's own limit would hand the first ``limit`` bytes on silently)."""
+    environ = request.environ
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and not environ.get("CONTENT_LENGTH") and "wsgi.input_terminated" in environ:
+        body = environ["wsgi.input"].read(limit + 1)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes"
+                                  " (set --max-payload-size / SELDON_MAX_PAYLOAD_SIZE)")
+        return bytes(body)
+    return request.get_data(cache=False)
 
 
 def body_message(body: bytes, ct: str) -> Any:
@@ -279,7 +296,14 @@ class JsonFastPath:
         n = self._takes(environ) if endpoint is not None else 0
         if endpoint is None or not n:
             return self.flask_wsgi_app(environ, start_response)
-        body = environ["wsgi.input"].read(n)
+        try:
+            body = environ["wsgi.input"].read(n)
+        except TimeoutError:  # stalled past the worker's read timeout
+            environ[HANDED_OVER] = SeldonMicroserviceException(
+                "the request body stopped arriving (read timed out)", status_code=408)
+            return self.flask_wsgi_app(environ, start_response)
+        except OSError:  # the client went away
+            body = b""
         try:
             if len(body) != n:
                 raise ClientDisconnected()
@@ -410,7 +434,7 @@ def create_app(
         if vary:
             headers.add("Vary", "Origin")
         if request.method == "OPTIONS":
-            headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS, POST"
+            headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
             wanted = request.headers.get("Access-Control-Request-Headers")
             if wanted:
                 headers["Access-Control-Allow-Headers"] = wanted

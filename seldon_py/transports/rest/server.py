@@ -23,12 +23,13 @@ logger = logging.getLogger(__name__)
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
     """gunicorn settings derived from ours: the gthread worker always (keep-alive even at 1 thread),
-    as :class:`~.worker.BalancedThreadWorker`, which spreads kept-alive connections over workers."""
+    as :class:`~.worker.ServingWorker`, which spreads kept-alive connections over workers
+    (:class:`~.worker.BalancedThreadWorker`) and reads requests in its event loop."""
     opts: dict[str, Any] = {
         "bind": f"{settings.host}:{settings.http_port}",
         "workers": settings.workers,
         "threads": settings.threads,
-        "worker_class": "seldon_py.transports.rest.worker.BalancedThreadWorker",
+        "worker_class": "seldon_py.transports.rest.worker.ServingWorker",
         "timeout": settings.timeout,
         "graceful_timeout": settings.graceful_timeout,
         "keepalive": settings.keepalive,
@@ -46,10 +47,22 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
 class GunicornServer(BaseApplication):
     """A gunicorn application that builds the Flask app with ``app_factory`` in each worker."""
 
-    def __init__(self, app_factory: Callable[[], Flask], options: dict[str, Any]) -> None:
+    def __init__(self, app_factory: Callable[[], Flask], options: dict[str, Any],
+                 max_payload_bytes: int | None = None) -> None:
         self._factory = app_factory
         self._options = options
+        #: read by :class:`~.worker.ServingWorker` (413 on Content-Length before reading the body)
+        self.max_payload_bytes = max_payload_bytes
         super().__init__()
+
+    def run(self) -> None:
+        from .worker import DrainingArbiter
+
+        try:
+            DrainingArbiter(self).run()
+        except RuntimeError as exc:
+            logger.error("%s", exc)
+            raise SystemExit(1) from None
 
     def load_config(self) -> None:
         for key, value in self._options.items():
@@ -73,4 +86,5 @@ def run_rest(settings: Settings, app_factory: Callable[[], Flask],
         except KeyboardInterrupt:
             pass
         return
-    GunicornServer(app_factory, {**gunicorn_options(settings), **(hooks or {})}).run()
+    GunicornServer(app_factory, {**gunicorn_options(settings), **(hooks or {})},
+                   settings.max_payload_bytes).run()

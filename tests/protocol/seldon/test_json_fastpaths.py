@@ -233,7 +233,7 @@ def test_dumps_ascii_proof_matches_scanning(monkeypatch: pytest.MonkeyPatch):
             general = jsonutil.dumps(obj)
         assert fast == general
         assert fast.isascii() and b"\x7f" not in fast
-        assert json.loads(fast) == json.loads(general)
+        assert json.loads(fast, parse_constant=str) == json.loads(general, parse_constant=str)  # NaN != NaN
     assert 50 < proved < 400  # both outcomes exercised
 
 

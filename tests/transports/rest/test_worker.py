@@ -73,7 +73,7 @@ def test_the_table_is_shared_with_forked_workers():
 
 def test_gunicorn_runs_the_balanced_worker():
     opts = gunicorn_options(Settings("M"))
-    assert opts["worker_class"] == "seldon_py.transports.rest.worker.BalancedThreadWorker"
+    assert opts["worker_class"] == "seldon_py.transports.rest.worker.ServingWorker"
     from gunicorn.util import load_class
 
-    assert load_class(opts["worker_class"]) is w.BalancedThreadWorker
+    assert load_class(opts["worker_class"]) is w.ServingWorker

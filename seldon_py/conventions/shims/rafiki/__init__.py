@@ -1,0 +1,1 @@
+"""Stand-in for Rafiki's ``rafiki`` package (seldon_py): see ``rafiki.model`` and ``rafiki.constants``."""

@@ -1,0 +1,1 @@
+"""Stand-in for ``ts.torch_handler``."""
