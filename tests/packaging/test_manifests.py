@@ -220,7 +220,7 @@ def test_manifest_uses_only_what_seldon_py_serves_and_reads(path: Path, doc: dic
         if batch:
             continue
         listens = {
-            9000 if not executor else 8000: "http",
+            9000 if not executor else 8080: "http",  # the executor listens on 8080 by default
             5000: "grpc",
             6000: "metrics",
         }
