@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", help="comma list (default 1,32; 1 with --quick)")
     ap.add_argument("--rounds", type=int, help="alternated rounds (default 3; 1 with --quick)")
     ap.add_argument("--duration", type=float, help="seconds per round (default 2; 1 with --quick)")
+    ap.add_argument("--warmup", type=float, help="seconds of load before measuring each target (default 0.5)")
     ap.add_argument("--no-in-process", action="store_true", help="skip the in-process hop measurement")
     ap.add_argument("--out", type=Path, help="Markdown report (default benchmarks/RESULTS-graph.md; "
                     "benchmarks/out/graph-quick.md with --quick)")
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     conc = [int(c) for c in args.concurrency.split(",")] if args.concurrency else ([1] if args.quick else [1, 32])
     rounds = args.rounds or (1 if args.quick else 3)
     duration = args.duration or (1.0 if args.quick else 2.0)
+    warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.5)
     out = args.out or (BENCH / "out" / "graph-quick.md" if args.quick else BENCH / "RESULTS-graph.md")
     tmp = Path(tempfile.mkdtemp(prefix="graph-bench-"))
     bodies = {"rest": tmp / "body.json", "grpc": tmp / "body.bin"}
@@ -144,11 +146,14 @@ def main(argv: list[str] | None = None) -> int:
                 for protocol in protocols:
                     via = g.rest if protocol == "rest" else g.grpc
                     direct = g.node_rest if protocol == "rest" else f"{g.node_grpc}#node"
+                    for target in (via, direct):  # first calls open connections, fill caches
+                        measure(bench, grpc_load, protocol, target, bodies[protocol], max(conc), warmup)
                     for c in conc:
                         graph_p50, direct_p50 = [], []
                         for _ in range(rounds):
                             graph_p50.append(measure(bench, grpc_load, protocol, via, bodies[protocol], c, duration))
-                            direct_p50.append(measure(bench, grpc_load, protocol, direct, bodies[protocol], c, duration))
+                            direct_p50.append(
+                                measure(bench, grpc_load, protocol, direct, bodies[protocol], c, duration))
                         gp, dp = statistics.median(graph_p50), statistics.median(direct_p50)
                         row = {"graph": name, "protocol": protocol, "concurrency": c, "hops": hops,
                                "graph_p50_ms": gp, "direct_p50_ms": dp, "per_hop_ms": (gp - hops * dp) / hops}
@@ -164,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     for protocol in protocols:
                         via = g.rest if protocol == "rest" else g.grpc
+                        measure(bench, grpc_load, protocol, via, bodies[protocol], 1, warmup)
                         p50s = [measure(bench, grpc_load, protocol, via, bodies[protocol], 1, duration)
                                 for _ in range(rounds)]
                         inproc.setdefault(protocol, {})[name] = statistics.median(p50s)
@@ -177,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         (
             f"`python3 benchmarks/run.py --suite graph{' --quick' if args.quick else ''}` — "
-            f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {rounds} round(s) × {duration:g} s, "
+            f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {rounds} round(s) × {duration:g} s after {warmup:g} s warm-up, "
             f"{(time.time() - t0) / 60:.1f} min. Method: see benchmarks/graph_suite.py."
         ),
         "",

@@ -199,7 +199,7 @@ class _Bandit:
 
     def _summary(self) -> str:
         return ", ".join(
-            f"{name} {s:g}/{t:g}" for name, s, t in zip(self.branch_names, self.successes, self.tries)
+            f"{name} {s:g}/{t:g}" for name, s, t in zip(self.branch_names, self.successes, self.tries, strict=True)
         )
 
     def stats(self) -> dict[str, dict[str, float]]:
@@ -207,7 +207,7 @@ class _Bandit:
         with self._lock:
             return {
                 name: {"successes": s, "tries": t}
-                for name, s, t in zip(self.branch_names, self.successes, self.tries)
+                for name, s, t in zip(self.branch_names, self.successes, self.tries, strict=True)
             }
 
 
@@ -257,7 +257,7 @@ class EpsilonGreedy(_Bandit):
 
     def _learn(self, branch: int, successes: float, failures: float) -> None:
         super()._learn(branch, successes, failures)
-        rates = [s / t if t > 0 else -1.0 for s, t in zip(self.successes, self.tries)]
+        rates = [s / t if t > 0 else -1.0 for s, t in zip(self.successes, self.tries, strict=True)]
         best = max(rates)
         if best >= 0.0:
             self.best_branch = rates.index(best)
@@ -296,7 +296,7 @@ class ThompsonSampling(_Bandit):
         with self._lock:
             draws = [
                 self._rng.betavariate(a + s, b + (t - s))
-                for a, b, s, t in zip(self.alpha, self.beta, self.successes, self.tries)
+                for a, b, s, t in zip(self.alpha, self.beta, self.successes, self.tries, strict=True)
             ]
         branch = max(range(self.n_branches), key=draws.__getitem__)
         if self.verbose:
@@ -308,7 +308,7 @@ class ThompsonSampling(_Bandit):
         with self._lock:
             return [
                 (a + s, b + (t - s))
-                for a, b, s, t in zip(self.alpha, self.beta, self.successes, self.tries)
+                for a, b, s, t in zip(self.alpha, self.beta, self.successes, self.tries, strict=True)
             ]
 
 

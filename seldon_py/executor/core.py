@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -80,19 +81,24 @@ class Executor:
         return RemoteNode(node, rest, grpc_client)
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self) -> None:
-        """Run the in-process nodes' ``load()`` in the background; start the payload logger."""
+    def start(self, on_load_failure: Callable[[str, BaseException], None] | None = None) -> None:
+        """Run the in-process nodes' ``load()`` in the background (``on_load_failure(node, exc)``
+        when one raises; without it ``/ready`` stays 503); start the payload logger."""
         if self.payload_logger is not None:
             self.payload_logger.start()
 
         def load() -> None:
-            try:
-                for name, unit in self.dataplanes.items():
-                    logger.info("loading in-process node %r", name)
+            for name, unit in self.dataplanes.items():
+                logger.info("loading in-process node %r", name)
+                try:
                     unit.runtime.load()
-            except BaseException as exc:
-                self.load_error = exc
-                logger.error("load() of an in-process node failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+                except BaseException as exc:  # noqa: BLE001 - user code
+                    self.load_error = exc
+                    logger.error("load() of in-process node %r failed: %s: %s", name, type(exc).__name__, exc,
+                                 exc_info=exc)
+                    if on_load_failure is not None:
+                        on_load_failure(name, exc)
+                    break
             self._loaded.set()
 
         threading.Thread(target=load, name="inprocess-load", daemon=True).start()

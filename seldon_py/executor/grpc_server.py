@@ -91,17 +91,17 @@ class ExecutorServicer:
 
         return self._run("metadata", run, request, context)
 
-    def handlers(self) -> grpc.GenericRpcHandler:
+    def method_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         def h(fn: Any, req: Any) -> grpc.RpcMethodHandler:
             return grpc.unary_unary_rpc_method_handler(
                 fn, request_deserializer=req.FromString, response_serializer=lambda m: m.SerializeToString())
 
-        return grpc.method_handlers_generic_handler(SERVICE, {
+        return {
             "Predict": h(self.predict, pb.SeldonMessage),
             "SendFeedback": h(self.send_feedback, pb.Feedback),
             "ModelMetadata": h(self.model_metadata, pb.SeldonModelMetadataRequest),
             "GraphMetadata": h(self.graph_metadata, empty_pb2.Empty),
-        })
+        }
 
 
 class ReadinessHealth(health.HealthServicer):
@@ -128,7 +128,9 @@ class GrpcIngress:
                 ("grpc.so_reuseport", 0)]
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
                                   options=opts)
-        self.server.add_generic_rpc_handlers((ExecutorServicer(executor).handlers(),))
+        handlers = ExecutorServicer(executor).method_handlers()
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+        self.server.add_registered_method_handlers(SERVICE, handlers)  # looked up without the generic path
         self.health = ReadinessHealth(executor)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,6 +170,38 @@ class InProcessNode:
         return self.unit.handlers[messages.REST].metadata()
 
 
+def _from_dir(module: Any, path: str) -> bool:
+    file = getattr(module, "__file__", None) or ""
+    return os.path.abspath(file).startswith(os.path.abspath(path) + os.sep)
+
+
+def import_class(class_name: str, path: str) -> type:
+    """``load_user_class`` from ``path``, even when another node's module of the same name (say
+    two components' ``Model.py``) was imported from another directory: each node gets its own."""
+    module_name = class_name.rpartition(".")[0] or class_name
+    top = module_name.split(".")[0]
+
+    def family() -> dict[str, Any]:
+        return {k: v for k, v in sys.modules.items() if k == top or k.startswith(top + ".")}
+
+    saved = family()
+    clash = any(not _from_dir(m, path) for m in saved.values())
+    if clash:
+        for k in saved:
+            del sys.modules[k]
+    sys.path.insert(0, path)
+    try:
+        return load_user_class(class_name, path)
+    finally:
+        sys.path.remove(path)  # the first occurrence: ours
+        if path not in sys.path:
+            sys.path.append(path)  # lazy imports in the user's code keep working, as in the microservice
+        if clash:
+            for k in family():
+                del sys.modules[k]
+            sys.modules.update(saved)
+
+
 def build_inprocess(predictor: Predictor, by_node: dict[str, ClassEntry],
                     by_image: dict[str, ClassEntry]) -> dict[str, LocalUnit]:
     """Import, construct and reflect every matched node's class (in the parent, before fork).
@@ -183,7 +216,7 @@ def build_inprocess(predictor: Predictor, by_node: dict[str, ClassEntry],
         params = entry.parameters if entry.parameters is not None else list(node.parameters)
         try:
             kwargs = parse_parameters(json.dumps(params))
-            cls = load_user_class(entry.class_name, entry.path)
+            cls = import_class(entry.class_name, entry.path)
             user = instantiate(cls, kwargs)
         except (StartupError, ConfigError) as exc:
             raise GraphError(f"graph node {node.name!r}: class {entry.class_name!r}: {exc}") from None

@@ -143,7 +143,7 @@ class ServingApp:
         self.executor = Executor(s, predictor, dataplanes)
         self.rest = ExecutorApp(self.executor)
         self.grpc = GrpcIngress(self.executor, s.host, s.grpc_port, s.threads)
-        self.executor.start()
+        self.executor.start(on_load_failure=_stop_on_load_failure)
         self.grpc.start()
         self._drained = threading.Event()
         self._lock = threading.Lock()
@@ -168,6 +168,18 @@ class ServingApp:
         self.begin_shutdown()
         self._drained.wait(self.settings.graceful_timeout + 2)
         self.executor.close(timeout=2.0)
+
+
+#: gunicorn's exit code for "worker failed to boot": the arbiter then stops instead of respawning
+WORKER_BOOT_ERROR = 3
+
+
+def _stop_on_load_failure(node: str, exc: BaseException) -> None:
+    """An in-process node that cannot load stops the executor (as the microservice stops), so
+    Kubernetes restarts the pod rather than keep one that can never be ready."""
+    logger.error("stopping: in-process node %r failed to load (%s: %s)", node, type(exc).__name__, exc)
+    logging.shutdown()
+    os._exit(WORKER_BOOT_ERROR)
 
 
 def _describe(name: str, dataplanes: dict[str, LocalUnit], predictor: Predictor) -> str:

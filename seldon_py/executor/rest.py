@@ -4,7 +4,8 @@ Endpoints: ``POST /api/v0.1|v1.0/predictions``, ``POST /api/v0.1|v1.0/feedback``
 ``GET /api/v1.0/status/{node}``, ``GET /api/v1.0/metadata``, ``GET /api/v1.0/metadata/{node}``,
 ``GET /ready``, ``GET /live`` and the Prometheus path. Every incoming header except Content-Type
 (and the connection's own: Host, Content-Length, Connection...) is forwarded on every hop;
-``Seldon-Puid`` is generated when absent and returned.
+``Seldon-Puid`` is generated when absent and returned. A request sent as a binary-mode CloudEvent
+(``Ce-Specversion`` header) is answered with ``Ce-*`` headers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..graph.walker import CallContext
 from ..util import jsonutil
 from .clients import HOP_HEADERS
 from .core import Executor
+from .payload_log import FEEDBACK, RESPONSE
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class ExecutorApp:
         self.prometheus_path = executor.settings.prometheus_path
         self.max_body = executor.settings.max_payload_bytes
         self.cors = cors_origin
+        self.ce_source = f"seldon.io/executor/{executor.deployment}/{executor.predictor.name}"
 
     # ------------------------------------------------------------------ WSGI
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -73,6 +76,8 @@ class ExecutorApp:
             start_response("200 OK", [*out_headers, ("Content-Length", "0")])
             return [b""]
         service = _service(path)
+        if "Ce-Specversion" in headers and service in ("predictions", "feedback"):
+            out_headers += self._cloudevent_headers(headers, path, service, puid)
         start = time.perf_counter()
         ctx = CallContext(transport=messages.REST, headers=headers, puid=puid,
                           skip_logging=headers.get("Seldon-Skip-Logging", "").lower() in SKIP_VALUES)
@@ -126,6 +131,14 @@ class ExecutorApp:
         if path == self.prometheus_path:
             return 200, "text/plain; version=0.0.4; charset=utf-8", self.ex.metrics.exposition()
         raise NotFound(f"no endpoint {path}")
+
+    def _cloudevent_headers(self, headers: dict[str, str], path: str, service: str,
+                            puid: str) -> list[tuple[str, str]]:
+        """A request that came as a CloudEvent (binary mode) is answered as one."""
+        ce_type = FEEDBACK if service == "feedback" else RESPONSE
+        return [("Ce-Specversion", headers["Ce-Specversion"]), ("Ce-Id", headers.get("Ce-Id") or puid),
+                ("Ce-Type", ce_type), ("Ce-Source", self.ce_source), ("Ce-Path", path),
+                ("Ce-Requestid", puid)]
 
     @staticmethod
     def _only(method: str, allowed: str) -> None:

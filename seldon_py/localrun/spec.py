@@ -17,8 +17,10 @@ For each graph node of the chosen predictor, :func:`resolve_graph` decides how t
 
 Parameters: the class-map entry's ``parameters`` if given, else the node's ``parameters`` in
 the graph (as the operator passes them in ``PREDICTIVE_UNIT_PARAMETERS``), else the s2i
-environment's ``PARAMETERS`` / ``PREDICTIVE_UNIT_PARAMETERS``. Environment: the s2i environment, then the container's ``env`` values from the
-componentSpecs, then what the operator sets (``PREDICTIVE_UNIT_ID`` and friends).
+environment's ``PARAMETERS`` / ``PREDICTIVE_UNIT_PARAMETERS``.
+
+Environment: the s2i environment, then the container's ``env`` values from the componentSpecs,
+then what the operator sets (``PREDICTIVE_UNIT_ID`` and friends).
 """
 
 from __future__ import annotations
@@ -128,7 +130,8 @@ def choose_predictor(document: Any, wanted: str | None, source: str) -> tuple[st
     if wanted is None:
         if len(predictors) > 1:
             raise GraphConfigError(
-                f"{source}: has {len(predictors)} predictors ({', '.join(map(str, names))}); choose one with --predictor"
+                f"{source}: has {len(predictors)} predictors ({', '.join(map(str, names))}); "
+                "choose one with --predictor"
             )
         index = 0
     elif wanted in names:

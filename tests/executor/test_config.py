@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,28 @@ def test_class_that_cannot_be_imported_names_the_node(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err
     assert err.startswith("seldon-core-executor: error: graph node 'mine': class 'nosuchmodule.Model'")
+
+
+def test_engine_predictor_as_the_operator_passes_it():
+    import base64
+    import json
+
+    from seldon_py.executor.main import prepare
+
+    predictor = {"name": "main", "annotations": {"seldon.io/rest-timeout": "1234"},
+                 "graph": {"name": "m", "type": "MODEL", "endpoint": {"type": "REST", "service_host": "m-svc",
+                                                                      "service_port": 9000}}}
+    env = {"ENGINE_PREDICTOR": base64.b64encode(json.dumps(predictor).encode()).decode()}
+    s = config.parse(["--sdep", "mydep", "--namespace", "prod"], env)
+    pred, local = prepare(s)
+    assert (pred.name, pred.graph.name, local) == ("main", "m", {})
+    assert pred.graph.endpoint.host == "m-svc" and s.node_timeout_s("m", "rest") == 1.234
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "seldon-core-executor"
+    if not script.exists():
+        pytest.skip(f"package not installed into {script.parent} (pip install -e .)")
+    proc = subprocess.run([str(script), "--protocol", "v2", "--file", "x"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 2 and "--protocol 'v2' is not supported" in proc.stderr

@@ -51,8 +51,9 @@ def executors(workdir: Path) -> Any:
         return started[tag]
 
     yield start
-    for ex in started.values():
-        assert ex.proc.stop() == 0, ex.proc.output()  # SIGTERM drains and exits 0
+    codes = {tag: ex.proc.stop() for tag, ex in started.items()}  # stop all before judging any
+    bad = {tag: code for tag, code in codes.items() if code != 0}
+    assert not bad, f"executors not exiting 0 on SIGTERM: {bad}"
 
 
 def n(nodes: dict[str, NodeService], name: str, type_: str = "MODEL", children: list[Any] | None = None,
@@ -358,6 +359,11 @@ def test_status_metadata_metrics_endpoints(nodes, executors):
     import requests
 
     assert requests.get(ex.url + "/live", timeout=30).status_code == 200
+    ce = ex.predict({"data": {"ndarray": [[1.0]]}}, headers={"Ce-Specversion": "1.0", "Ce-Id": "e1",
+                                                            "Ce-Type": "x", "Ce-Source": "me"})
+    assert ce.headers["Ce-Id"] == "e1" and ce.headers["Ce-Type"] == "io.seldon.serving.inference.response"
+    assert ce.headers["Ce-Specversion"] == "1.0" and ce.headers["Ce-Path"] == "/api/v1.0/predictions"
+    assert "Ce-Id" not in ex.predict({"data": {"ndarray": [[1.0]]}}).headers
     st = requests.get(ex.url + "/api/v1.0/status/a", timeout=30)
     direct = requests.get(f"http://127.0.0.1:{nodes['a'].http_port}/health/status", timeout=30)
     assert (st.status_code, st.content) == (direct.status_code, direct.content) and st.status_code == 200
@@ -440,3 +446,51 @@ def test_mixed_transports_and_full_health_checks(nodes, executors):
     assert values(ex.predict(body).json()) == values(chain.predict(body).json()) == [[12.0, 13.0]]
     reply, _ = grpc_predict(ex, body)
     assert list(reply.data.ndarray[0]) == [12.0, 13.0]
+
+
+def test_grpc_metadata_is_forwarded_on_grpc_hops(nodes, executors):
+    """A gRPC-only node (a real grpc server in this test) sees the caller's metadata and the puid."""
+    from concurrent import futures
+
+    seen: list[dict[str, str]] = []
+
+    def predict(request: pb.SeldonMessage, context: grpc.ServicerContext) -> pb.SeldonMessage:
+        seen.append(dict(context.invocation_metadata()))
+        return request
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    handler = grpc.unary_unary_rpc_method_handler(predict, request_deserializer=pb.SeldonMessage.FromString,
+                                                  response_serializer=pb.SeldonMessage.SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("seldon.protos.Model",
+                                                                          {"Predict": handler}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        echo = {"name": "echo", "type": "MODEL", "endpoint": {"type": "GRPC", "service_host": "127.0.0.1",
+                                                              "service_port": port}}
+        ex = executors("grpc-headers", sdep(n(nodes, "a", children=[echo])))
+        reply, md = grpc_predict(ex, {"data": {"ndarray": [[1.0]]}},
+                                 metadata=(("seldon-puid", "gp"), ("traceparent", "00-ab-cd-01"), ("x-team", "t")))
+        assert list(reply.data.ndarray[0]) == [2.0] and ("seldon-puid", "gp") in tuple(md)
+        assert seen[-1]["seldon-puid"] == "gp" and seen[-1]["traceparent"] == "00-ab-cd-01"
+        assert seen[-1]["x-team"] == "t"
+        # REST in, to the gRPC-only node: headers become metadata, the generated puid too
+        r = ex.predict({"data": {"ndarray": [[1.0]]}}, headers={"X-Team": "rest"})
+        assert r.status_code == 200
+        assert seen[-1]["x-team"] == "rest" and seen[-1]["seldon-puid"] == r.headers["Seldon-Puid"]
+    finally:
+        server.stop(0)
+
+
+def test_an_in_process_node_that_fails_to_load_stops_the_executor(tmp_path):
+    (tmp_path / "broken.py").write_text(
+        "class Broken:\n    def load(self):\n        raise RuntimeError('weights.bin is missing')\n"
+        "    def predict(self, X, names=None):\n        return X\n")
+    cm = {"nodes": {"m": {"class": "broken.Broken", "path": str(tmp_path)}}}
+    ex = ExecutorProcess(tmp_path, "broken", sdep({"name": "m", "type": "MODEL"}), class_map=cm)
+    try:
+        assert ex.proc.proc.wait(60) != 0
+        out = ex.proc.output()
+        assert "in-process node 'm' failed to load (RuntimeError: weights.bin is missing)" in out
+    finally:
+        ex.proc.stop()

@@ -80,3 +80,22 @@ def test_payload_log_queue_never_blocks_and_counts_drops():
     for _ in range(3):
         log.node_request(node, {"data": {}}, CallContext())
     assert drops == ["queue_full", "queue_full"]
+
+
+def test_two_nodes_whose_modules_have_the_same_name(tmp_path):
+    for name, value in (("one", 1), ("two", 2)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "SameName.py").write_text(
+            f"class SameName:\n    def predict(self, X, names=None):\n        return [[{value}]]\n")
+    pred = parse_predictor({"name": "p", "graph": {"name": "a", "type": "MODEL", "children": [{"name": "b"}]}})
+    try:
+        units = build_inprocess(pred, {"a": ClassEntry("SameName", str(tmp_path / "one"), None),
+                                       "b": ClassEntry("SameName", str(tmp_path / "two"), None)}, {})
+        out = {}
+        for name, unit in units.items():
+            unit.runtime.load()
+            out[name] = InProcessNode(pred.node(name), unit).call("predict", {"data": {"ndarray": [[0]]}},
+                                                                    CallContext()).value
+        assert out == {"a": [[1]], "b": [[2]]}
+    finally:
+        sys.modules.pop("SameName", None)

@@ -69,7 +69,8 @@ def test_image_names(image: str, stripped: str, folder: str) -> None:
 
 
 def test_s2i_environment_parsing() -> None:
-    text = "# comment\nMODEL_NAME=Transformer\n\nSERVICE_TYPE = TRANSFORMER\nPERSISTENCE=0\nQ=\"quoted value\"\nbad line\n"
+    text = ("# comment\nMODEL_NAME=Transformer\n\nSERVICE_TYPE = TRANSFORMER\nPERSISTENCE=0\n"
+            "Q=\"quoted value\"\nbad line\n")
     assert parse_s2i_environment(text) == {"MODEL_NAME": "Transformer", "SERVICE_TYPE": "TRANSFORMER",
                                            "PERSISTENCE": "0", "Q": "quoted value"}
 
@@ -131,7 +132,8 @@ def test_yaml_deployment_and_predictor_choice(tmp_path: Path) -> None:
     ({"name": "x", "implementation": "SKLEARN_SERVER"}, [], "node 'x': implementation SKLEARN_SERVER"),
     ({"name": "x", "type": "MODEL"}, [{"name": "x", "image": "org/nothere:1"}], "needs a folder .*nothere"),
     ({"name": "x", "children": [{"name": "x"}]}, [], "node 'x': duplicate node name"),
-    ({"name": "x", "type": "MODEL", "parameters": {"a": 1}}, [{"name": "x", "image": "m"}], "parameters must be a list"),
+    ({"name": "x", "type": "MODEL", "parameters": {"a": 1}}, [{"name": "x", "image": "m"}],
+     "parameters must be a list"),
 ])
 def test_bad_graphs_name_the_node(tmp_path: Path, graph: dict, containers: list, match: str) -> None:
     (tmp_path / "m").mkdir()
@@ -181,8 +183,8 @@ def test_class_map_round_trip(tmp_path: Path) -> None:
 
 def test_node_env_is_what_the_operator_sets(tmp_path: Path) -> None:
     s2i_folder(tmp_path, "model-a", "MODEL_NAME=A\n")
-    dep = load_deployment(write(tmp_path, sdep({"name": "a", "parameters": [{"name": "k", "value": "1", "type": "INT"}]},
-                                               CONTAINERS)), None, ClassMap())
+    graph = {"name": "a", "parameters": [{"name": "k", "value": "1", "type": "INT"}]}
+    dep = load_deployment(write(tmp_path, sdep(graph, CONTAINERS)), None, ClassMap())
     env = node_env(dep, dep.nodes[0], 1, 2, 3)
     assert env["PREDICTIVE_UNIT_ID"] == "a"
     assert env["PREDICTIVE_UNIT_IMAGE"] == "registry:5000/models/model-a:2"
