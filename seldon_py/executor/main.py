@@ -122,13 +122,37 @@ def _check_port_free(host: str, port: int, what: str) -> None:
 
 # ---------------------------------------------------------------------------------- serving
 class ExecutorWorker(ThreadWorker):
-    """gunicorn's threaded worker; on SIGTERM it also starts draining gRPC at once."""
+    """gunicorn's threaded worker; on SIGTERM it also starts draining gRPC at once, and answers the
+    connections the kernel has already queued (with ``Connection: close``) instead of resetting
+    them when the listener closes (:class:`DrainingArbiter` makes it refuse new ones first)."""
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         drain = getattr(self.wsgi, "begin_shutdown", None)
         if drain is not None:
             threading.Thread(target=drain, name="grpc-drain", daemon=True).start()
         super().handle_exit(sig, frame)
+
+    def set_accept_enabled(self, enabled: bool | None) -> None:
+        if not enabled and not self.alive:
+            self._accept_queued()
+        super().set_accept_enabled(enabled)
+
+    def _accept_queued(self) -> None:
+        from gunicorn.workers.gthread import TConn
+
+        for listener in self.sockets:
+            try:
+                listener.setblocking(False)
+            except OSError:
+                continue
+            while True:
+                try:
+                    sock, addr = listener.accept()
+                except OSError:
+                    break
+                sock.setblocking(True)
+                self.nr_conns += 1
+                self.enqueue_req(TConn(self.cfg, sock, addr, listener.getsockname()))
 
 
 class ServingApp:
@@ -227,6 +251,15 @@ class _Gunicorn(BaseApplication):
 
     def load(self) -> Any:
         return ServingApp(self.s, self.predictor, self.dataplanes)
+
+    def run(self) -> None:
+        from ..transports.rest.worker import DrainingArbiter
+
+        try:
+            DrainingArbiter(self).run()
+        except RuntimeError as exc:  # gunicorn's "cannot bind" and the like
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            sys.exit(1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
