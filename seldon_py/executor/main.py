@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.gthread import ThreadWorker
 
 from ..graph.spec import (
     GraphError,
@@ -35,6 +34,7 @@ from ..graph.spec import (
     parse_predictor,
 )
 from ..settings import ANNOTATIONS_PATH, ConfigError
+from ..transports.rest.worker import ServingWorker
 from . import config
 from .config import PROG, ExecutorSettings
 from .inprocess import LocalUnit
@@ -121,38 +121,17 @@ def _check_port_free(host: str, port: int, what: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- serving
-class ExecutorWorker(ThreadWorker):
-    """gunicorn's threaded worker; on SIGTERM it also starts draining gRPC at once, and answers the
-    connections the kernel has already queued (with ``Connection: close``) instead of resetting
-    them when the listener closes (:class:`DrainingArbiter` makes it refuse new ones first)."""
+class ExecutorWorker(ServingWorker):
+    """The microservice's REST worker (request heads and small bodies are read in the event loop,
+    so slow or unfinished requests never hold a thread: 408 after a while; 413 on a too large
+    Content-Length before the body is read; connections queued when stopping are answered, not
+    reset); on SIGTERM it also starts draining gRPC at once."""
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         drain = getattr(self.wsgi, "begin_shutdown", None)
         if drain is not None:
             threading.Thread(target=drain, name="grpc-drain", daemon=True).start()
         super().handle_exit(sig, frame)
-
-    def set_accept_enabled(self, enabled: bool | None) -> None:
-        if not enabled and not self.alive:
-            self._accept_queued()
-        super().set_accept_enabled(enabled)
-
-    def _accept_queued(self) -> None:
-        from gunicorn.workers.gthread import TConn
-
-        for listener in self.sockets:
-            try:
-                listener.setblocking(False)
-            except OSError:
-                continue
-            while True:
-                try:
-                    sock, addr = listener.accept()
-                except OSError:
-                    break
-                sock.setblocking(True)
-                self.nr_conns += 1
-                self.enqueue_req(TConn(self.cfg, sock, addr, listener.getsockname()))
 
 
 class ServingApp:
@@ -221,6 +200,8 @@ def _describe(name: str, dataplanes: dict[str, LocalUnit], predictor: Predictor)
 class _Gunicorn(BaseApplication):
     def __init__(self, s: ExecutorSettings, predictor: Predictor, dataplanes: dict[str, LocalUnit]) -> None:
         self.s, self.predictor, self.dataplanes = s, predictor, dataplanes
+        #: read by the worker: 413 on a Content-Length above it, before the body is read
+        self.max_payload_bytes = s.max_payload_bytes
         super().__init__()
 
     def load_config(self) -> None:
