@@ -59,8 +59,9 @@ RUN set -eu; \
 WORKDIR /microservice
 USER 8888
 EXPOSE 9000 5000 6000
-ENV MODEL_NAME= \
-    SERVICE_TYPE=MODEL
+# MODEL_NAME and SERVICE_TYPE are not set here, so that a model source's .s2i/environment (read by
+# /s2i/bin/run when the image was built without the s2i binary) is not overridden by image defaults;
+# `-e`/Kubernetes env win over that file. SERVICE_TYPE defaults to MODEL at run time.
 # /s2i/bin/run checks MODEL_NAME, runs ./before-run if present, then
 # `exec seldon-core-microservice "$MODEL_NAME" --service-type "$SERVICE_TYPE"`: the server
 # replaces the shell and is PID 1, so SIGTERM reaches it directly (drain, then exit 0).

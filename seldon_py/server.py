@@ -218,7 +218,7 @@ class Microservice:
         from .transports.rest.app import create_app
 
         handler = self.make_dataplane()
-        self.rest_dataplane = handler  # this worker's, for the worker_exit hook
+        self.rest_handler = handler  # this worker's, for the worker_exit hook
         start_loading(handler.runtime, "REST worker")
         return create_app(
             handler,
@@ -231,9 +231,14 @@ class Microservice:
 
     def _rest_worker_exit(self, server: Any, worker: Any) -> None:
         """gunicorn ``worker_exit`` hook (in the worker, after it drained): the user's unload()."""
-        dataplane = getattr(self, "rest_dataplane", None)
-        if dataplane is not None:
-            dataplane.close()
+        handler = getattr(self, "rest_handler", None)
+        if handler is not None:
+            handler.close()
+
+    def _serve_rest(self, run_rest: Callable[..., None], hooks: dict[str, Any]) -> None:
+        """Body of the REST child; under --debug the app ran in this very process: unload() here."""
+        run_rest(self.settings, self.rest_app_factory, hooks)
+        self._rest_worker_exit(None, None)
 
     def extension_blueprints(self, handler: Any = None) -> list[Any]:
         """The user object's ``rest_blueprint()``, if it has one (called in each REST worker); a
@@ -261,7 +266,7 @@ class Microservice:
 
             assert self.metrics_dir is not None
             hooks.update(gunicorn_hooks(self.metrics_dir))
-        kids = [Child("REST server", lambda: run_rest(s, self.rest_app_factory, hooks))]
+        kids = [Child("REST server", lambda: self._serve_rest(run_rest, hooks))]
         for i in range(s.grpc_workers):  # 0 disables gRPC
             kids.append(Child(f"gRPC server {i + 1}", self._run_grpc))
         if self.dispatch is not None and self.dispatch.custom_service is not None:

@@ -262,6 +262,27 @@ def test_s2i_assemble_help_and_loud_failures(tmp_path: Path) -> None:
     assert out.returncode != 0 and "MODEL_NAME is not set" in out.stderr
 
 
+def test_s2i_scripts_read_the_source_environment_file_without_s2i(tmp_path: Path) -> None:
+    """Without the s2i binary nothing exports .s2i/environment: assemble and run read it."""
+    src = tmp_path / "src"
+    shutil.copytree(EXAMPLES / "identity", src)
+    (src / ".s2i").mkdir()
+    (src / ".s2i" / "environment").write_text(
+        "# a comment\n\nMODEL_NAME=IdentityModel\nSERVICE_TYPE=\"TRANSFORMER\"\r\n"
+    )
+    out = run_script("assemble", s2i_env(tmp_path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "the image runs 'IdentityModel' as a TRANSFORMER" in out.stdout
+    # what is set in the environment wins over the file
+    out = run_script("assemble", s2i_env(tmp_path, SERVICE_TYPE="BOGUS"))
+    assert out.returncode != 0 and "SERVICE_TYPE=BOGUS is not one of" in out.stderr
+    # nothing in the file is executed; a malformed line is named
+    (src / ".s2i" / "environment").write_text("MODEL_NAME=IdentityModel\n$(touch pwned)\n")
+    out = run_script("assemble", s2i_env(tmp_path))
+    assert out.returncode != 0 and "line 2 is not KEY=VALUE" in out.stderr
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
 @pytest.mark.e2e
 @needs_curl
 def test_s2i_assemble_then_run_serves_the_model(tmp_path: Path) -> None:
@@ -307,7 +328,8 @@ def test_dockerfile_contract() -> None:
     assert re.search(r"^USER 8888$", text, re.M)
     assert re.search(r"^WORKDIR /microservice$", text, re.M)
     assert re.search(r"^EXPOSE 9000 5000 6000$", text, re.M)
-    assert re.search(r"^ENV MODEL_NAME= \\\n\s+SERVICE_TYPE=MODEL$", text, re.M)
+    # no image defaults for these: they would override a source's .s2i/environment (see s2i/bin/run)
+    assert not re.search(r"^\s*(ENV\s+)?(MODEL_NAME|SERVICE_TYPE)=", text, re.M)
     assert re.search(r'^CMD \["/s2i/bin/run"\]$', text, re.M)  # exec form, no shell left as PID 1
     run = (S2I_BIN / "run").read_text()
     assert 'exec seldon-core-microservice "$MODEL_NAME" --service-type "$SERVICE_TYPE"' in run

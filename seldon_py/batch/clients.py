@@ -42,7 +42,7 @@ class Endpoint:
     use_ssl: bool = False
     ssl_verify: bool = True
     token: str = ""
-    timeout: float = 120.0
+    timeout: float | None = 120.0  # None: wait as long as it takes
 
     def rest_url(self, method: str) -> str:
         scheme = "https" if self.use_ssl or self.token else "http"

@@ -31,7 +31,7 @@ logger = logging.getLogger("seldon_py.batch")
 DATA_TYPES = ("data", "json", "str", "raw")
 PAYLOAD_TYPES = ("ndarray", "tensor", "tftensor")
 #: batchable message kinds (rows are stacked along the first dimension)
-_STACKABLE = ("ndarray", "tensor")
+_STACKABLE = ("ndarray", "tensor", "tftensor")
 
 
 def _dumps(obj: Any) -> bytes:
@@ -154,7 +154,7 @@ class ProcessorTask:
                 raise InputError("only raw lines with a 'data' field can be sent in one request")
             kinds = {next((k for k in _STACKABLE if k in d), None) for d in datas}
             if len(kinds) != 1 or None in kinds:
-                raise InputError("raw lines in one request must all be ndarray or all be tensor")
+                raise InputError("raw lines in one request must all be ndarray, all tensor or all tftensor")
             kind = str(kinds.pop())
             names_set = {json.dumps(d.get("names")) for d in datas}
             if len(names_set) != 1:
@@ -188,7 +188,10 @@ class ProcessorTask:
             return {"ndarray": rows}
         arrays = []
         for p in parts:
-            arr = _numeric(p) if kind != "tensor" or not isinstance(p, dict) else _from_tensor(p)
+            if not isinstance(p, dict):
+                arr = _numeric(p)  # a 'data' line
+            else:
+                arr = _from_tensor(p) if kind == "tensor" else _from_tftensor(p)
             if arr.ndim == 0 or arr.shape[0] != 1:
                 raise InputError("to batch rows, each must have first dimension 1 (e.g. [[1, 2]])")
             arrays.append(arr)
@@ -222,8 +225,15 @@ class ProcessorTask:
             if arr.ndim == 0 or arr.shape[0] != n:
                 raise InputError(f"the response tensor has shape {list(arr.shape)} for {n} requests")
             pieces = [{"tensor": _tensor(arr[i:i + 1])} for i in range(n)]
+        elif isinstance(data.get("tftensor"), dict):
+            from ..protocol.seldon.tftensor import array_to_tftensor_json
+
+            arr = _from_tftensor(data["tftensor"])
+            if arr.ndim == 0 or arr.shape[0] != n:
+                raise InputError(f"the response tftensor has shape {list(arr.shape)} for {n} requests")
+            pieces = [{"tftensor": array_to_tftensor_json(arr[i:i + 1])} for i in range(n)]
         else:
-            raise InputError("a mini-batch response must be an ndarray or a tensor")
+            raise InputError("a mini-batch response must be an ndarray, a tensor or a tftensor")
         out = []
         for p in pieces:
             d = {"names": names, **p} if names is not None else p
@@ -239,6 +249,16 @@ class ProcessorTask:
 
     def retryable(self, error: BaseException) -> bool:
         return isinstance(error, CallError) and error.retryable
+
+
+def _from_tftensor(t: dict[str, Any]) -> np.ndarray:
+    from ..errors import SeldonMicroserviceException
+    from ..protocol.seldon.tftensor import tftensor_json_to_array
+
+    try:
+        return tftensor_json_to_array(t)
+    except SeldonMicroserviceException as exc:
+        raise InputError(f"bad tftensor: {exc}") from None
 
 
 def _from_tensor(t: dict[str, Any]) -> np.ndarray:
@@ -410,7 +430,7 @@ def make_client(args: argparse.Namespace) -> Client:
             raise SystemExit(f"error: {exc}") from None
     endpoint = Endpoint(host=args.host, deployment=args.deployment_name, namespace=args.namespace,
                         gateway=args.gateway_type, use_ssl=args.use_ssl, ssl_verify=args.ssl_verify,
-                        token=args.call_credentials_token, timeout=args.timeout or None)  # type: ignore[arg-type]
+                        token=args.call_credentials_token, timeout=args.timeout or None)
     return GrpcClient(endpoint) if args.transport == "grpc" else RestClient(endpoint)
 
 
@@ -435,8 +455,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         logger.warning("--batch-size %d applies to data and raw predict lines only: sending one line per request",
                        batch_size)
         batch_size = 1
-    if batch_size > 1 and args.payload_type == "tftensor" and args.data_type == "data":
-        raise SystemExit("error: --batch-size > 1 needs --payload-type ndarray or tensor")
 
     options = EngineOptions(workers=args.workers, batch_size=batch_size, attempts=args.retries,
                             min_interval=args.batch_interval)

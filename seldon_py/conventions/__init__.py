@@ -42,13 +42,13 @@ FOREIGN = ("torchserve", "vessl", "rafiki", "starwhale")
 def available() -> list[Convention]:
     """One instance of every convention installed here, in :data:`FOREIGN` order."""
     out: list[Convention] = []
-    try:
-        from .torchserve import TorchServeConvention
+    try:  # imported by name: the subpackage is optional here
+        torchserve = importlib.import_module(f"{__name__}.torchserve")
     except ModuleNotFoundError as exc:  # the subpackage itself is absent: not offered
         if exc.name != f"{__name__}.torchserve":
             raise
     else:
-        out.append(TorchServeConvention())
+        out.append(torchserve.TorchServeConvention())
     from .rafiki import RafikiConvention
     from .starwhale import StarwhaleConvention
     from .vessl import VesslConvention
@@ -135,9 +135,14 @@ def load_target(spec: str, search_path: str | None = None) -> Target:
     if base not in sys.path:
         sys.path.append(base)
     candidate = Path(spec) if os.path.isabs(spec) else Path(base) / spec
-    if spec.endswith(".mar") or "/" in spec or os.sep in spec:
+    if spec.endswith((".mar", ".py")) or "/" in spec or os.sep in spec:
         if not candidate.exists():
             raise ConventionError(f"{spec}: no such file or folder")
+        if candidate.suffix == ".py" and candidate.is_file():  # a model file: import it as a module
+            folder = str(candidate.resolve().parent)
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+            return Target(spec=spec, module=_checked_import(candidate.stem, spec, folder))
         return Target(spec=spec, path=candidate.resolve())
     if candidate.is_dir() and not (candidate / "__init__.py").exists():
         return Target(spec=spec, path=candidate.resolve())  # a model folder, not a package
@@ -145,15 +150,7 @@ def load_target(spec: str, search_path: str | None = None) -> Target:
     if not module_name:
         module = _checked_import(spec, spec, base)
         return Target(spec=spec, module=module, attr=getattr(module, spec, None))
-    try:
-        module = _import(module_name)
-    except ModuleNotFoundError as exc:
-        if not _missing(exc, module_name):
-            raise ConventionError(f"importing {module_name!r} failed: {exc}") from exc
-        module = _checked_import(spec, spec, base)  # maybe pkg.module naming a module
-        return Target(spec=spec, module=module)
-    except Exception as exc:
-        raise ConventionError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+    module = _checked_import(module_name, spec, base)
     attr = getattr(module, attr_name, None)
     if attr is None and getattr(module, "__path__", None) is not None:
         try:

@@ -70,10 +70,28 @@ def mro_names(cls: type) -> list[str]:
 
 def find_base(cls: type, name: str) -> type | None:
     """The first class called ``name`` in ``cls``'s MRO (``cls`` excluded), or None."""
-    for c in getattr(cls, "__mro__", ())[1:]:
+    mro: tuple[type, ...] = getattr(cls, "__mro__", ())
+    for c in mro[1:]:
         if c.__name__ == name:
-            return c  # type: ignore[no-any-return]
+            return c
     return None
+
+
+def local_classes(module: Any, predicate: Any) -> list[type]:
+    """The classes ``module`` defines itself (not imports) for which ``predicate`` holds."""
+    name = getattr(module, "__name__", None)
+    return [v for v in vars(module).values()
+            if isinstance(v, type) and v.__module__ == name and predicate(v)] if module is not None else []
+
+
+def pick_class(target_spec: str, module: Any, predicate: Any, what: str) -> Any:
+    """The one class of ``module`` that is a ``what``; ConventionError if there are several or none."""
+    found = local_classes(module, predicate)
+    if len(found) != 1:
+        names = ", ".join(sorted(c.__name__ for c in found)) or "none"
+        raise ConventionError(f"{target_spec} defines {len(found)} {what} classes ({names}): "
+                              f"serve one as {target_spec}.ClassName")
+    return found[0]
 
 
 def is_static(cls: type, name: str) -> bool:
@@ -101,21 +119,18 @@ def positional_names(fn: Any) -> list[str] | None:
 
 # ----------------------------------------------------------------------------- results
 def plain(value: Any) -> Any:
-    """A JSON-able view of common model outputs: pydantic models, numpy scalars, tensors, tuples."""
+    """A JSON-able view of common model outputs: pydantic models, numpy arrays and scalars, tensors,
+    tuples, recursively through lists and dicts."""
     if hasattr(value, "model_dump") and callable(value.model_dump):
         return value.model_dump(mode="json")
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, list):
+    if isinstance(value, (tuple, list)):
         return [plain(v) for v in value]
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
-    if not isinstance(value, np.ndarray) and hasattr(value, "tolist") and callable(value.tolist):
-        return value.tolist()  # torch / tensorflow tensors
-    if isinstance(value, np.ndarray) and value.dtype.kind not in "biufc":
-        return value.tolist()
+    if hasattr(value, "tolist") and callable(value.tolist):
+        return value.tolist()  # numpy arrays, torch / tensorflow tensors
     return value
 
 
@@ -125,7 +140,9 @@ def as_seldon_result(value: Any) -> Any:
     dict → jsonData, str → strData, bytes → binData, arrays and lists → data (ndarray/tensor);
     a lone number, bool or None → a one-element list (Seldon messages have no bare-scalar payload).
     """
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+        return value  # rows stay an array (what batching splits)
     value = plain(value)
-    if isinstance(value, (dict, str, bytes, bytearray, np.ndarray, list)):
+    if isinstance(value, (dict, str, bytes, bytearray, list)):
         return value
     return [value]

@@ -9,13 +9,26 @@ from __future__ import annotations
 import abc
 import logging
 from types import SimpleNamespace
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 __all__ = [
-    "ArchKnob", "BaseKnob", "BaseModel", "CategoricalKnob", "CategoricalValue", "FixedKnob", "FloatKnob",
-    "IntegerKnob", "KnobConfig", "KnobValue", "Knobs", "Params", "PolicyKnob", "utils", "logger",
+    "ArchKnob",
+    "BaseKnob",
+    "BaseModel",
+    "CategoricalKnob",
+    "CategoricalValue",
+    "FixedKnob",
+    "FloatKnob",
+    "IntegerKnob",
+    "KnobConfig",
+    "KnobValue",
+    "Knobs",
+    "Params",
+    "PolicyKnob",
+    "logger",
+    "utils",
 ]
 
 POLICIES = ("SHARE_PARAMS", "EARLY_STOP", "SKIP_TRAIN", "QUICK_EVAL", "DOWNSCALE")
@@ -26,7 +39,7 @@ _log = logging.getLogger("rafiki.model")
 class KnobValue:
     """One categorical value (int, float, bool or str)."""
 
-    def __init__(self, value: Union[str, int, float, bool]) -> None:
+    def __init__(self, value: str | float | bool) -> None:
         if not isinstance(value, (str, int, float, bool)):
             raise TypeError("knob values must be int, float, bool or str")
         self._value = value
@@ -43,14 +56,14 @@ class KnobValue:
         return f"KnobValue({self._value!r})"
 
 
-CategoricalValue = Union[str, int, float, bool, KnobValue]
+CategoricalValue = str | int | float | bool | KnobValue
 
 
 def _unwrap(v: Any) -> Any:
     return v.value if isinstance(v, KnobValue) else v
 
 
-class BaseKnob(abc.ABC):
+class BaseKnob(abc.ABC):  # noqa: B024 - abstract in Rafiki's API, without abstract methods
     """A knob type: the search space of one hyperparameter."""
 
     @property
@@ -149,13 +162,13 @@ class ArchKnob(BaseKnob):
 
 KnobConfig = dict[str, BaseKnob]
 Knobs = dict[str, Any]
-Params = dict[str, Union[str, int, float, np.ndarray]]
+Params = dict[str, str | int | float | np.ndarray]
 
 
 class BaseModel(abc.ABC):
     """A Rafiki / SINGA-auto model template: built with knob values, loaded with trained parameters."""
 
-    def __init__(self, **knobs: Any) -> None:
+    def __init__(self, **knobs: Any) -> None:  # noqa: B027 - optional, as in Rafiki's API
         pass
 
     @staticmethod
@@ -183,10 +196,10 @@ class BaseModel(abc.ABC):
     def load_parameters(self, params: Params) -> None:
         raise NotImplementedError
 
-    def destroy(self) -> None:
+    def destroy(self) -> None:  # noqa: B027 - optional, as in Rafiki's API
         pass
 
-    @staticmethod
+    @staticmethod  # noqa: B027 - optional, as in Rafiki's API
     def teardown() -> None:
         pass
 
@@ -207,8 +220,36 @@ class _Logger:
         _log.info("loss %s at epoch %s", loss, epoch)
 
 
+class _NotServing:
+    """A development-time helper (dataset loading, local tuning): importable, not callable here."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return _NotServing(f"{self._name}.{attr}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{self._name} needs the real rafiki / singa-auto package; "
+                           f"seldon_py's stand-in only serves models")
+
+
 logger = _Logger()
-utils = SimpleNamespace(logger=logger)
+dataset = _NotServing("utils.dataset")
+utils = SimpleNamespace(logger=logger, dataset=dataset)
+
+
+def test_model_class(*args: Any, **kwargs: Any) -> Any:
+    """``rafiki.model.dev.test_model_class``: a local tuning run, which needs the real package."""
+    return _NotServing("test_model_class")(*args, **kwargs)
+
+
+def tune_model(*args: Any, **kwargs: Any) -> Any:
+    return _NotServing("tune_model")(*args, **kwargs)
+
+
+def make_predictions(*args: Any, **kwargs: Any) -> Any:
+    return _NotServing("make_predictions")(*args, **kwargs)
 
 
 class ModelDependency:

@@ -9,9 +9,10 @@ here anew.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Self
 
 PREDICT_MARK = "_starwhale_inject_predict_decorator"
 EVALUATE_MARK = "_starwhale_inject_evaluate_decorator"
@@ -59,10 +60,10 @@ class Context:
 
     @classmethod
     def get_runtime_context(cls) -> Context:
-        value = getattr(cls._holder, "value", None)
+        value: Context | None = getattr(cls._holder, "value", None)
         if value is None:
             raise RuntimeError("Starwhale does not set Context yet")
-        return value  # type: ignore[no-any-return]
+        return value
 
     @classmethod
     def set_runtime_context(cls, ctx: Context) -> None:
@@ -84,10 +85,10 @@ class PipelineHandler:
         self.kwargs = kwargs
         self.context = getattr(Context._holder, "value", None)
 
-    def __enter__(self) -> PipelineHandler:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         pass
 
     @classmethod
@@ -103,3 +104,29 @@ def handler(*args: Any, **kw: Any) -> Any:
     if len(args) == 1 and not kw and callable(args[0]):
         return args[0]
     return lambda func: func
+
+
+def multi_classification(*args: Any, **kw: Any) -> Any:
+    """``@multi_classification(...)`` on an evaluate function: evaluation is not run when serving."""
+    if len(args) == 1 and not kw and callable(args[0]):
+        return args[0]
+    return lambda func: func
+
+
+class _NeedsStarwhale:
+    """Datasets and the evaluation store: importable here, usable only with the real package."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return _NeedsStarwhale(f"{self._name}.{attr}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"starwhale.{self._name} needs the real starwhale package; "
+                           f"seldon_py's stand-in only serves predict functions")
+
+
+dataset = _NeedsStarwhale("dataset")
+Dataset = _NeedsStarwhale("Dataset")
+Evaluation = _NeedsStarwhale("Evaluation")

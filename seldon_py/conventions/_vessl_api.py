@@ -7,7 +7,7 @@ Facts from the SDK's documented contract; written here anew.
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, Generic, TypeVar, Union
+from typing import Any, Generic, TypeVar
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -17,11 +17,11 @@ class RunnerBase(abc.ABC, Generic[In, Out]):
     """Five static methods; only ``predict`` must be overridden, the others default to identity."""
 
     @staticmethod
-    def save_model(model: Any) -> Dict[str, str]:
+    def save_model(model: Any) -> dict[str, str]:
         return None  # type: ignore[return-value]
 
     @staticmethod
-    def load_model(props: Union[Dict[str, str], None], artifacts: Dict[str, str]) -> Any:
+    def load_model(props: dict[str, str] | None, artifacts: dict[str, str]) -> Any:
         return None
 
     @staticmethod

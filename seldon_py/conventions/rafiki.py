@@ -22,14 +22,26 @@ out, in order); at shutdown ``destroy()`` then the class's ``teardown()``.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import BadRequest, InternalError
-from ._common import ConventionError, find_base, is_static, json_param, model_dir, plain, positional_names
+from ._common import (
+    ConventionError,
+    find_base,
+    is_static,
+    json_param,
+    local_classes,
+    model_dir,
+    pick_class,
+    plain,
+    positional_names,
+)
 from .base import Target
 
 logger = logging.getLogger(__name__)
@@ -85,7 +97,8 @@ def validate_knobs(config: dict[str, Any], given: dict[str, Any]) -> dict[str, A
             continue
         if kind == "PolicyKnob":
             if has and not isinstance(v, bool):
-                raise ConventionError(f"knob {name!r} (policy {getattr(knob, 'policy', '?')}) must be true or false, got {v!r}")
+                policy = getattr(knob, "policy", "?")
+                raise ConventionError(f"knob {name!r} (policy {policy}) must be true or false, got {v!r}")
             out[name] = bool(v) if has else False
             continue
         if not has:
@@ -109,7 +122,7 @@ def validate_knobs(config: dict[str, Any], given: dict[str, Any]) -> dict[str, A
             items = [[_value(x) for x in item] for item in knob.items]
             if not isinstance(v, list) or len(v) != len(items):
                 raise ConventionError(f"knob {name!r} must be a list of {len(items)} values, got {v!r}")
-            for i, (x, allowed) in enumerate(zip(v, items)):
+            for i, (x, allowed) in enumerate(zip(v, items, strict=True)):
                 if not any(_same(x, a) for a in allowed):
                     raise ConventionError(f"knob {name!r} position {i} must be one of {allowed}, got {x!r}")
         out[name] = v
@@ -119,7 +132,7 @@ def validate_knobs(config: dict[str, Any], given: dict[str, Any]) -> dict[str, A
 def read_params(path: Path) -> dict[str, Any]:
     """A parameters file in Rafiki's param-store format (msgpack; ``NP//`` entries → numpy arrays)."""
     try:
-        import msgpack
+        msgpack = importlib.import_module("msgpack")  # optional (the rafiki extra), untyped
     except ModuleNotFoundError:
         raise ConventionError("reading Rafiki parameters needs msgpack: pip install 'seldon-py[rafiki]'") from None
     try:
@@ -132,7 +145,8 @@ def read_params(path: Path) -> dict[str, Any]:
     try:
         simple = msgpack.unpackb(data, raw=False)  # no ext hook: ext types stay inert ExtType values
     except Exception as exc:  # noqa: BLE001 - msgpack raises several types
-        raise ConventionError(f"{path} is not a Rafiki parameters file (msgpack): {type(exc).__name__}: {exc}") from None
+        raise ConventionError(
+            f"{path} is not a Rafiki parameters file (msgpack): {type(exc).__name__}: {exc}") from None
     if not isinstance(simple, dict) or not all(isinstance(k, str) for k in simple):
         raise ConventionError(f"{path} is not a Rafiki parameters file: not a map of names to values")
     params: dict[str, Any] = {}
@@ -148,10 +162,16 @@ class RafikiConvention:
     name = "rafiki"
 
     def detect(self, target: Target) -> bool:
-        return target.path is None and is_model_template(target.attr)
+        if target.path is not None:
+            return False
+        if target.attr is None:
+            return bool(local_classes(target.module, is_model_template))  # a module: its own template(s)
+        return is_model_template(target.attr)
 
     def adapt(self, target: Target, parameters: dict[str, Any]) -> RafikiModel:
         cls = target.attr
+        if cls is None:
+            cls = pick_class(target.spec, target.module, is_model_template, "Rafiki model")
         if not is_model_template(cls):
             raise ConventionError(f"{target.spec} is not a Rafiki/SINGA-auto model (a BaseModel subclass)")
         assert isinstance(cls, type)
@@ -190,6 +210,8 @@ class RafikiModel:
         self.knobs = knobs
         self.params = params
         self.instance: Any = None
+        # Rafiki's worker calls predict() one batch at a time; models (TF sessions...) may rely on it
+        self.lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"RafikiModel({self.cls.__module__}.{self.cls.__qualname__})"
@@ -201,7 +223,8 @@ class RafikiModel:
         logger.info("Rafiki model %s loaded with knobs %s", self.cls.__qualname__, sorted(self.knobs))
 
     def _predict(self, queries: list[Any]) -> list[Any]:
-        predictions = self.instance.predict(queries)
+        with self.lock:
+            predictions = self.instance.predict(queries)
         if predictions is None or not hasattr(predictions, "__len__") or len(predictions) != len(queries):
             got = "None" if predictions is None else (
                 f"{len(predictions)}" if hasattr(predictions, "__len__") else type(predictions).__name__)
@@ -232,7 +255,7 @@ class RafikiModel:
         """At shutdown: ``destroy()``, then the class's ``teardown()`` (as Rafiki's worker does)."""
         if self.instance is None:
             return
-        try:
+        try:  # after draining: no predict() is running
             self.instance.destroy()
         finally:
             teardown = getattr(self.cls, "teardown", None)

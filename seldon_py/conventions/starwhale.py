@@ -27,12 +27,14 @@ pipeline calls it:
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +50,7 @@ JOIN = "_#@#_"
 MAX_BATCH_SIZE = 1 << 16
 
 
-class Features(dict):  # type: ignore[type-arg]
+class Features(dict[str, Any]):
     """A data row: a dict whose keys are also attributes (as Starwhale's rows are)."""
 
     def __getattr__(self, name: str) -> Any:
@@ -82,6 +84,9 @@ def decorator_options(func: Any) -> dict[str, Any]:
     options = getattr(func, OPTIONS_ATTR, None)
     if isinstance(options, dict):
         return options
+    batch = getattr(func, "_seldon_evaluation_options", None)  # seldon_py.batch.starwhale_compat's decorator
+    if batch is not None and isinstance(getattr(batch, "batch_size", None), int):
+        return {"batch_size": batch.batch_size}
     job = sys.modules.get("starwhale.api._impl.job")
     handler_cls = getattr(job, "Handler", None)
     registered = getattr(handler_cls, "_registered_handlers", None)
@@ -164,9 +169,8 @@ def _new_pipeline(cls: type, workdir: Path) -> Any:
     """Instantiate a PipelineHandler subclass, with the runtime Context the real package needs."""
     base = find_base(cls, "PipelineHandler")
     if base is not None and str(base.__module__).startswith("starwhale."):
-        from starwhale.base.context import Context  # the real package
-
-        Context.set_runtime_context(Context(workdir=workdir, step="predict", index=0, total=1,
+        context = importlib.import_module("starwhale.base.context").Context  # the real package (optional)
+        context.set_runtime_context(context(workdir=workdir, step="predict", index=0, total=1,
                                             version=f"seldon-serving-{os.getpid()}"))
     return cls()
 
@@ -194,7 +198,9 @@ class StarwhaleModel:
             func_predict, func_ppl = getattr(self.instance, "predict", None), getattr(self.instance, "ppl", None)
             if callable(func_predict) and callable(func_ppl):
                 raise ConventionError("predict and ppl cannot be defined at the same time")
-            self.call = argument_dispatch(func_predict if callable(func_predict) else func_ppl)
+            func = func_predict if callable(func_predict) else func_ppl
+            assert callable(func)
+            self.call = argument_dispatch(func)
             self.context = getattr(self.instance, "context", None)
             if self.batch_size is None:
                 self.batch_size = int(getattr(self.instance, "predict_batch_size", 1) or 1)
@@ -212,7 +218,7 @@ class StarwhaleModel:
             if X.ndim == 0:
                 raise BadRequest("Starwhale model: send one row per data row, not a scalar")
             if X.ndim == 2 and names and len(names) == X.shape[1]:
-                return [Features(zip(names, row)) for row in X.tolist()], True
+                return [Features(zip(names, row, strict=True)) for row in X.tolist()], True
             return [self._row(row) for row in X.tolist()], True
         if isinstance(X, list):
             return [self._row(v) for v in X], True

@@ -38,8 +38,10 @@ from ._common import (
     find_base,
     is_static,
     json_param,
+    local_classes,
     model_dir,
     overrides,
+    pick_class,
     positional_names,
 )
 from .base import Target
@@ -57,8 +59,8 @@ def is_runner(cls: Any) -> bool:
     if find_base(cls, "RunnerBase") is not None:
         return True
     return (is_static(cls, "load_model")
-            and positional_names(cls.predict) == ["model", "data"]
-            and len(positional_names(cls.load_model) or []) == 2)
+            and positional_names(getattr(cls, "predict")) == ["model", "data"]  # noqa: B009 - cls is a type
+            and len(positional_names(getattr(cls, "load_model")) or []) == 2)  # noqa: B009
 
 
 def input_model(cls: type) -> Any:
@@ -96,6 +98,8 @@ class VesslConvention:
     def detect(self, target: Target) -> bool:
         if target.path is not None:
             return target.path.is_dir() and (target.path / MANIFEST).is_file()
+        if target.attr is None:
+            return bool(local_classes(target.module, is_runner))  # a module: its own runner class(es)
         return is_runner(target.attr)
 
     def adapt(self, target: Target, parameters: dict[str, Any]) -> VesslModel:
@@ -105,15 +109,17 @@ class VesslConvention:
                                   f"accepted: {', '.join(PARAMETERS)}")
         folder = model_dir(parameters, target.path)
         manifest = read_manifest(folder) or {}
-        cls = target.attr
+        cls: Any = target.attr
         if target.path is not None:
             cls = self._runner_from_folder(folder, parameters)
+        elif cls is None:
+            cls = pick_class(target.spec, target.module, is_runner, "VESSL runner")
         if not is_runner(cls):
             raise ConventionError(f"{target.spec} is not a VESSL runner (a RunnerBase subclass with a static predict)")
         mode = str(parameters.get("vessl_input", "body"))
         if mode not in INPUT_MODES:
             raise ConventionError(f"parameter 'vessl_input' must be one of {', '.join(INPUT_MODES)}, got {mode!r}")
-        model_cfg = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
+        model_cfg: dict[str, Any] = manifest["model"] if isinstance(manifest.get("model"), dict) else {}
         props = json_param(parameters, "vessl_props")
         if props is None:
             props = model_cfg.get("save_output")
@@ -148,7 +154,7 @@ class VesslConvention:
 class VesslModel:
     """A Seldon user object running a VESSL runner class."""
 
-    def __init__(self, runner: type, props: Any, artifacts: dict[str, str], saved_model: Path | None,
+    def __init__(self, runner: Any, props: Any, artifacts: dict[str, str], saved_model: Path | None,
                  input_mode: str = "body") -> None:
         self.runner = runner
         self.props = props
@@ -173,7 +179,7 @@ class VesslModel:
             if not self.saved_model.is_file():
                 raise ConventionError(f"the VESSL model file {self.saved_model} is missing")
             with open(self.saved_model, "rb") as fh:  # the runner's own registered model, as VESSL does
-                self.model = pickle.load(fh)  # noqa: S301
+                self.model = pickle.load(fh)
         logger.info("VESSL runner %s loaded (%s)", self.runner.__qualname__,
                     "load_model" if self.uses_load_model else "no load_model")
 
@@ -182,7 +188,7 @@ class VesslModel:
             value = X.tolist() if isinstance(X, np.ndarray) else X
             try:
                 return self.in_type.model_validate(value)
-            except Exception as exc:  # pydantic.ValidationError, without importing pydantic here
+            except Exception as exc:  # noqa: BLE001 - pydantic.ValidationError, without importing pydantic
                 errors = getattr(exc, "errors", None)
                 detail = "; ".join(
                     f"{'.'.join(str(p) for p in e.get('loc', ())) or '(root)'}: {e.get('msg')}"

@@ -26,6 +26,7 @@ from ..graph.errors import NodeReplyError, NodeTimeout, NodeUnavailable
 from ..graph.spec import GraphNode
 from ..graph.walker import CallContext
 from ..proto import prediction_pb2 as pb
+from ..settings import DEFAULT_MAX_PAYLOAD_BYTES
 from .http1 import Connection, NodeClosed, request_head
 
 REST_PATHS = {
@@ -96,7 +97,7 @@ class _Pool:
 
 class RestClient:
     def __init__(self, node: GraphNode, host: str, port: int, timeout_s: float, observe: Observe,
-                 max_body: int = 100 * 1024 * 1024) -> None:
+                 max_body: int = DEFAULT_MAX_PAYLOAD_BYTES) -> None:
         self.node = node
         self.host, self.port = host, port
         self.host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -11,7 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..settings import ConfigError, parse_bool, read_annotations
+from ..settings import (
+    DEFAULT_MAX_PAYLOAD_BYTES,  # one limit for the nodes and the executor
+    ConfigError,
+    parse_bool,
+    read_annotations,
+)
 
 PROG = "seldon-core-executor"
 #: per-hop timeouts when no annotation sets them (the Go executor has none: a hung node hangs the request)
@@ -19,7 +24,6 @@ DEFAULT_REST_TIMEOUT_MS = 30_000
 DEFAULT_GRPC_TIMEOUT_MS = 30_000
 DEFAULT_LOGGER_QUEUE = 10_000
 DEFAULT_LOGGER_WRITE_TIMEOUT_MS = 2_000
-DEFAULT_MAX_PAYLOAD_BYTES = 100 * 1024 * 1024
 
 
 @dataclass

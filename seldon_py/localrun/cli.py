@@ -13,7 +13,7 @@ from typing import Any
 
 from .classmap import ClassMap, GraphConfigError, load_class_map
 from .runner import LocalRunner, RunError, describe
-from .spec import load_deployment
+from .spec import Deployment, load_deployment
 
 PROG = "seldon-core-graph"
 
@@ -50,20 +50,56 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--grace", type=float, default=20.0,
                      help="seconds each process gets to stop after SIGTERM before it is killed (default 20)")
     run.add_argument("--dry-run", action="store_true", help="print the processes that would run, as JSON, and exit")
+    compose = sub.add_parser(
+        "compose",
+        help="write a compose file that runs the graph as containers (one per node plus the executor)",
+        description=(
+            "Write a compose file (podman-compose or docker compose) running each graph node in the "
+            "seldon-py image with its folder mounted, and the executor in front of them, wired as the "
+            "Seldon operator wires a pod. Nodes are found as for `run`."
+        ),
+    )
+    compose.add_argument("deployment", help="SeldonDeployment file (YAML or JSON)")
+    compose.add_argument("--predictor", default=None, help="predictor to run when the deployment has several")
+    compose.add_argument("--class-map", default=None, help="as for `run`")
+    compose.add_argument("-o", "--output", default=None,
+                         help="file to write (default: standard output); folder paths are relative to it")
     return p
+
+
+def load_map(path: str | None) -> ClassMap:
+    return load_class_map(path) if path else ClassMap()
+
+
+def write_compose(args: argparse.Namespace, dep: Deployment) -> int:
+    """``compose``: print or write the compose file for the deployment."""
+    from pathlib import Path
+
+    from .compose import render
+
+    out = Path(args.output) if args.output else None
+    command = f"{PROG} compose {args.deployment}" + (f" -o {args.output}" if out else "")
+    text = render(dep, (out.parent if out else Path.cwd()).resolve(), command)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        print(f"{PROG}: wrote {out}", file=sys.stderr)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(args_list)
+        if args.command == "compose":
+            return write_compose(args, load_deployment(args.deployment, args.predictor, load_map(args.class_map)))
         for port in (args.http_port, args.grpc_port):
             if not 0 <= port <= 65535:
                 raise GraphConfigError(f"{port} is not a TCP port")
         if args.startup_timeout <= 0 or args.grace < 0:
             raise GraphConfigError("--startup-timeout must be positive and --grace not negative")
-        class_map = load_class_map(args.class_map) if args.class_map else ClassMap()
-        dep = load_deployment(args.deployment, args.predictor, class_map)
+        dep = load_deployment(args.deployment, args.predictor, load_map(args.class_map))
     except GraphConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -278,9 +278,11 @@ def load_deployment(path: str | Path, predictor: str | None, class_map: ClassMap
     return Deployment(p, document, name, pred, index, nodes, builtin)
 
 
-def with_local_endpoints(dep: Deployment, ports: dict[str, tuple[int, int]], host: str = "127.0.0.1") -> dict[str, Any]:
+def with_local_endpoints(
+    dep: Deployment, ports: dict[str, tuple[int, int]], host: str | dict[str, str] = "127.0.0.1"
+) -> dict[str, Any]:
     """A copy of the deployment whose chosen predictor has only that predictor, every process node
-    pointing at ``host`` and its (http, grpc) ports."""
+    pointing at its host (``host``, or ``host[node name]``) and its (http, grpc) ports."""
     doc = copy.deepcopy(dep.document)
     predictor = doc["spec"]["predictors"][dep.predictor_index]
     doc["spec"]["predictors"] = [predictor]
@@ -288,8 +290,9 @@ def with_local_endpoints(dep: Deployment, ports: dict[str, tuple[int, int]], hos
     def visit(node: dict[str, Any]) -> None:
         if node["name"] in ports:
             http, grpc = ports[node["name"]]
+            where = host if isinstance(host, str) else host[node["name"]]
             node["endpoint"] = {"type": (node.get("endpoint") or {}).get("type", "REST"),
-                                "service_host": host, "service_port": http, "httpPort": http, "grpcPort": grpc}
+                                "service_host": where, "service_port": http, "httpPort": http, "grpcPort": grpc}
         for child in node.get("children") or []:
             visit(child)
 

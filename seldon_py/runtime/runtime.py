@@ -115,6 +115,17 @@ class ModelRuntime:
                 pass
         self.ready.set()
 
+    def close(self) -> None:
+        """At the end of this serving process, after draining: the user's ``unload()``, once (the
+        conventions use it for e.g. Rafiki's ``destroy()``); an error is logged, not raised."""
+        fn, self.dispatch.unload = self.dispatch.unload, None
+        if fn is None:
+            return
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - user code, and the process is ending anyway
+            logger.error("unload() failed: %s: %s", type(exc).__name__, exc)
+
     def check_ready(self) -> None:
         if not self.ready.is_set():
             raise NotReady("The model is still loading: load() has not finished")

@@ -93,15 +93,19 @@ def test_tensor_mini_batches_over_grpc(start_service, tmp_path):
 
 
 @pytest.mark.parametrize("transport", ["rest", "grpc"])
-def test_tftensor_lines(start_service, tmp_path, transport):
+@pytest.mark.parametrize("batch_size", ["1", "2"])
+def test_tftensor_lines(start_service, tmp_path, transport, batch_size):
     svc = start_service({"Ident.py": IDENT}, ["Ident"])
     port = svc.http_port if transport == "rest" else svc.grpc_port
     src = write_lines(tmp_path / "in.txt", GOOD[:3])
     res = processor(["-d", "x", "-g", "seldon", "-h", f"127.0.0.1:{port}", "--transport", transport, "-p", "tftensor",
-                     "-i", str(src), "-o", str(tmp_path / "out.txt"), "-u", "BID"], tmp_path)
+                     "-s", batch_size, "-i", str(src), "-o", str(tmp_path / "out.txt"), "-u", "BID"], tmp_path)
     assert res.returncode == 0, res.stderr
     out = check_output(tmp_path / "out.txt", 3, set())
     assert out[2]["data"]["tftensor"]["dtype"] == "DT_DOUBLE"
+    from seldon_py.protocol.seldon.tftensor import tftensor_json_to_array
+
+    assert [tftensor_json_to_array(x["data"]["tftensor"]).tolist() for x in out] == [[[i, i + 0.5]] for i in range(3)]
     assert [d["size"] for d in out[2]["data"]["tftensor"]["tensorShape"]["dim"]] in ([1, 2], ["1", "2"])
 
 

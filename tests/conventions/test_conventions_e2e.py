@@ -248,8 +248,14 @@ def test_starwhale_predict_function_end_to_end(start_service):
     assert got["data"]["ndarray"] == [[11.0, 1.0]]
     e = grpc_error(stub, {"jsonData": {"petal": 1}})
     assert e.code() == grpc.StatusCode.INTERNAL and "sepal_length" in e.details()
+    # adaptive batching over gRPC threads too
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda i: grpc_predict(stub, {"data": {"names": names, "ndarray": [[i, 0.0]]}}),
+                             range(1, 5)))
+    assert [o["data"]["ndarray"][0][0] for o in outs] == [10.0, 20.0, 30.0, 40.0]
+    assert max(o["data"]["ndarray"][0][1] for o in outs) >= 2
     counts = requests_total(svc)
-    assert counts[("rest", "500")] == 1 and counts[("grpc", "INTERNAL")] == 1 and counts[("grpc", "OK")] >= 1
+    assert counts[("rest", "500")] == 1 and counts[("grpc", "INTERNAL")] == 1 and counts[("grpc", "OK")] >= 5
 
 
 def test_forcing_the_seldon_path_from_the_environment(start_service):
@@ -259,3 +265,52 @@ def test_forcing_the_seldon_path_from_the_environment(start_service):
     assert "as a vessl model" not in svc.output()
     body = rest(svc, {"data": {"ndarray": [[1, 2]]}}, status=500)
     assert body["status"]["reason"] == "MICROSERVICE_INTERNAL_ERROR"
+
+
+def test_rafiki_destroy_runs_under_the_debug_server_too(start_service, tmp_path):
+    (tmp_path / "params.msgpack").write_bytes(msgpack.packb({"NP//w": [1.0, 2.0], "b": 0.5}, use_bin_type=True))
+    mark = tmp_path / "destroyed.txt"
+    svc = start_service({"linear.py": RAFIKI_MODEL},
+                        ["linear.LinearModel", "--debug", "--grpc-workers", "0",
+                         *params_arg(knobs={"alpha": 0.01, "depth": 2}, params_path="params.msgpack")],
+                        env={"DESTROY_MARK": str(mark)})
+    assert rest(svc, {"data": {"ndarray": [[1, 1]]}})["data"]["ndarray"] == [[3.5, 1]]
+    assert svc.stop() == 0
+    assert len(mark.read_text().split()) == 1, svc.output()
+
+
+AMBIGUOUS = '''
+class Both:
+    @staticmethod
+    def get_knob_config():
+        return {}
+
+    def load_parameters(self, params): ...
+
+    @staticmethod
+    def load_model(props, artifacts):
+        return None
+
+    @staticmethod
+    def predict(model, data):
+        return data
+'''
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    ([], "error: model.Both matches more than one model convention (vessl, rafiki): choose one with "
+         "--model-convention NAME"),
+    (["--model-convention", "starwhale"], "error: --model-convention starwhale: model.Both is not a starwhale model"),
+])
+def test_ambiguous_or_wrongly_forced_targets_stop_with_one_line(tmp_path, extra, fragment):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "model.py").write_text(AMBIGUOUS)
+    r = subprocess.run([sys.executable, "-m", "seldon_py.cli", "model.Both", *extra], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 1
+    assert any(fragment in line for line in r.stderr.splitlines()) and "Traceback" not in r.stderr, r.stderr

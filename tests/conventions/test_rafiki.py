@@ -7,10 +7,16 @@ import numpy as np
 import pytest
 
 from seldon_py.conventions import ConventionError
-from seldon_py.conventions.rafiki import read_params, validate_knobs
 from seldon_py.conventions._rafiki_api import (
-    ArchKnob, CategoricalKnob, FixedKnob, FloatKnob, IntegerKnob, KnobValue, PolicyKnob,
+    ArchKnob,
+    CategoricalKnob,
+    FixedKnob,
+    FloatKnob,
+    IntegerKnob,
+    KnobValue,
+    PolicyKnob,
 )
+from seldon_py.conventions.rafiki import read_params, validate_knobs
 from seldon_py.errors import BadRequest, InternalError
 
 from .helpers import adapted
@@ -183,3 +189,16 @@ def test_a_singa_auto_import_is_served_too(tmp_path, params_file):
     src = DOC_MODEL.replace("from rafiki.model import", "from singa_auto.model import")
     r = adapted(tmp_path, src, "LinearClf", {"knobs": KNOBS, "params_path": str(params_file)})
     assert r.convention.name == "rafiki"
+
+
+def test_the_stand_in_imports_what_template_files_import(tmp_path):
+    src = ("import numpy as np\n"
+           "from rafiki.model import BaseModel, FixedKnob, FloatKnob, IntegerKnob, CategoricalKnob, PolicyKnob, utils\n"
+           "from rafiki.model.dev import test_model_class\n"
+           "from rafiki.constants import ModelDependency\n" + DOC_MODEL.split("\n", 3)[3])
+    r = adapted(tmp_path, src, "LinearClf", {"knobs": KNOBS})
+    assert r.convention.name == "rafiki"
+    import rafiki.model
+    if getattr(rafiki.model, "__file__", "").find("seldon_py") >= 0:  # the stand-in, not a real package
+        with pytest.raises(RuntimeError, match="needs the real rafiki"):
+            rafiki.model.utils.dataset.load_dataset_of_image_files("x")

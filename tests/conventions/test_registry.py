@@ -84,6 +84,7 @@ def test_a_plain_seldon_class_takes_the_seldon_path(tmp_path):
 @pytest.mark.parametrize("source,attr,name", [
     (VESSL, "Runner", "vessl"), (RAFIKI, "Clf", "rafiki"),
     (STARWHALE, "predict_text", "starwhale"), (STARWHALE, None, "starwhale"),
+    (VESSL, None, "vessl"), (RAFIKI, None, "rafiki"),
 ])
 def test_each_convention_is_detected(tmp_path, source, attr, name):
     convention = select(target(tmp_path, source, attr))
@@ -182,6 +183,15 @@ def test_target_forms(tmp_path):
     (tmp_path / "folder").mkdir()
     assert load_target("folder", str(tmp_path)).path == (tmp_path / "folder").resolve()
     assert load_target(str(tmp_path / "folder"), "/").path == (tmp_path / "folder").resolve()
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "file_target_mod.py").write_text("from starwhale import evaluation\n\n@evaluation.predict\ndef f(data):\n"
+                                           "    return 1\n")
+    t = load_target("sub/file_target_mod.py", str(tmp_path))
+    assert t.module.__name__ == "file_target_mod" and t.attr is None and t.path is None
+    assert select(t).name == "starwhale"
+    with pytest.raises(ConventionError, match="no such file or folder"):
+        load_target("absent.py", str(tmp_path))
 
 
 def test_target_errors_are_one_line(tmp_path):
@@ -189,6 +199,8 @@ def test_target_errors_are_one_line(tmp_path):
         load_target("missing.mar", str(tmp_path))
     with pytest.raises(ConventionError, match="cannot import module 'nosuchmodule_xyz'.*no such module"):
         load_target("nosuchmodule_xyz", str(tmp_path))
+    with pytest.raises(ConventionError, match="cannot import module 'nosuchmodule_xyz' for 'nosuchmodule_xyz.Model'"):
+        load_target("nosuchmodule_xyz.Model", str(tmp_path))
     m = write_module(tmp_path, "import nosuchdependency_xyz\n")
     with pytest.raises(ConventionError, match=f"importing '{m}' failed: No module named 'nosuchdependency_xyz'"):
         load_target(m, str(tmp_path))
@@ -244,3 +256,58 @@ def test_the_shim_finder_defers_to_installed_packages():
     from importlib.machinery import PathFinder
     order = [type(f) if not isinstance(f, type) else f for f in sys.meta_path]
     assert order.index(PathFinder) < max(i for i, f in enumerate(sys.meta_path) if isinstance(f, shims.ShimFinder))
+
+
+# ----------------------------------------------------------------------------- real packages
+def _really_installed(name: str) -> bool:
+    from importlib.machinery import PathFinder
+    return PathFinder.find_spec(name) is not None
+
+
+@pytest.mark.skipif(not _really_installed("vessl"), reason="the vessl SDK is not installed")
+def test_with_the_real_vessl_sdk_its_runnerbase_is_used(tmp_path):
+    r = adapted(tmp_path, VESSL, "Runner")
+    from seldon_py.conventions._common import find_base
+    assert find_base(r.target.attr, "RunnerBase").__module__ == "vessl.service"
+    assert not shims.installed("vessl")
+
+
+@pytest.mark.skipif(not _really_installed("starwhale"), reason="starwhale is not installed")
+def test_with_the_real_starwhale_its_decorator_and_options_are_used(tmp_path):
+    src = STARWHALE.replace("@evaluation.predict\n", "@evaluation.predict(batch_size=3)\n")
+    r = adapted(tmp_path, src, "predict_text")
+    assert not shims.installed("starwhale")
+    assert r.user.batch_size == 3  # read from Starwhale's own handler registry
+
+
+@pytest.mark.skipif(not _really_installed("singa_auto"), reason="singa-auto is not installed")
+def test_with_the_real_singa_auto_its_basemodel_is_used(tmp_path):
+    r = adapted(tmp_path, RAFIKI.replace("rafiki.model", "singa_auto.model"), "Clf", {"knobs": {"k": 2}})
+    from seldon_py.conventions._common import find_base
+    assert find_base(r.target.attr, "BaseModel").__module__ == "singa_auto.model.model"
+    assert not shims.installed("singa_auto")
+
+
+def test_results_are_shaped_for_seldon_responses():
+    import numpy as np
+
+    from seldon_py.conventions._common import as_seldon_result, plain
+
+    arr = np.array([[1.0, 2.0]])
+    assert as_seldon_result(arr) is arr
+    assert as_seldon_result({"p": np.array([1, 2]), "s": np.float32(0.5), "t": (1, 2)}) == {"p": [1, 2], "s": 0.5,
+                                                                                          "t": [1, 2]}
+    assert as_seldon_result(np.int64(3)) == [3] and as_seldon_result(None) == [None]
+    assert as_seldon_result("x") == "x" and as_seldon_result(b"x") == b"x"
+    assert as_seldon_result(np.array(["a", "b"])) == ["a", "b"]
+    assert plain([np.array([1]), {"k": np.bool_(True)}]) == [[1], {"k": True}]
+
+
+def test_a_module_target_serves_its_one_class(tmp_path):
+    r = adapted(tmp_path, VESSL, None)
+    assert r.convention.name == "vessl" and r.user.runner.__name__ == "Runner"
+    two = VESSL + VESSL.split("\n", 3)[3].replace("class Runner", "class Runner2")
+    with pytest.raises(ConventionError, match=r"defines 2 VESSL runner classes \(Runner, Runner2\)"):
+        adapted(tmp_path, two, None)
+    r = adapted(tmp_path, RAFIKI, None, {"knobs": {"k": 1}})
+    assert r.convention.name == "rafiki" and r.user.cls.__name__ == "Clf"

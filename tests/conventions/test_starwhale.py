@@ -81,8 +81,8 @@ def test_rows_are_fed_batch_size_at_a_time(tmp_path):
 
 
 def test_a_batch_function_must_answer_every_row(tmp_path):
-    src = DOC_FUNCTIONS.replace('return [{"sum": row.x + row.y, "index": i} for row, i in zip(data, external["index"])]',
-                                "return 1")
+    src = DOC_FUNCTIONS.replace(
+        'return [{"sum": row.x + row.y, "index": i} for row, i in zip(data, external["index"])]', "return 1")
     user = loaded(tmp_path, src, "predict_batch")
     with pytest.raises(InternalError, match="must return one result per row"):
         user.predict(np.array([[1, 2], [3, 4]]), ["x", "y"])
@@ -139,4 +139,26 @@ def test_features_allow_attribute_access():
     f.b = 2
     assert f["b"] == 2
     with pytest.raises(AttributeError, match="Not found attribute: c"):
-        f.c
+        _ = f.c
+
+
+def test_an_older_pipeline_file_with_multi_classification_imports(tmp_path):
+    src = ("from starwhale import PipelineHandler, multi_classification\n\n"
+           "class Old(PipelineHandler):\n"
+           "    def ppl(self, data, **kw):\n"
+           "        return data.x + 1\n\n"
+           "    @multi_classification(confusion_matrix_normalize='all', show_hamming_loss=True)\n"
+           "    def cmp(self, ppl_result):\n"
+           "        return None\n")
+    user = loaded(tmp_path, src, "Old")
+    assert user.predict({"x": 1}, []) == [2]
+
+
+def test_a_function_decorated_for_the_batch_processor_is_served_with_its_batch_size(tmp_path):
+    src = ("from seldon_py.batch.starwhale_compat import evaluation\n\n"
+           "@evaluation.predict(batch_size=3)\n"
+           "def f(data):\n"
+           "    return [len(data)] * len(data)\n")
+    user = loaded(tmp_path, src, "f")
+    assert user.batch_size == 3
+    assert user.predict(np.array([[1], [2], [3], [4]]), ["x"]) == [3, 3, 3, 1]

@@ -89,7 +89,8 @@ def test_not_overridden_steps_are_identity_and_the_body_is_bytes(tmp_path):
 
 
 def test_value_mode_passes_decoded_values(tmp_path):
-    src = "import vessl\nclass R(vessl.RunnerBase):\n    @staticmethod\n    def predict(model, data):\n        return data * 2\n"
+    src = ("import vessl\nclass R(vessl.RunnerBase):\n    @staticmethod\n    def predict(model, data):\n"
+           "        return data * 2\n")
     user = loaded(tmp_path, src, "R", {"vessl_input": "value"})
     out = user.predict(np.array([[1.0, 2.0]]), [])
     assert isinstance(out, np.ndarray) and out.tolist() == [[2.0, 4.0]]

@@ -26,9 +26,9 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Sequence
 
 #: top-level package names this folder has stand-ins for
 SHIMMED = frozenset({"rafiki", "singa_auto", "vessl", "starwhale"})

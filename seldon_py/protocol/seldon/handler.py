@@ -116,15 +116,7 @@ class SeldonHandler:
         self.runtime.load()
 
     def close(self) -> None:
-        """At the end of this serving process, after draining: the user's ``unload()``, once (the
-        conventions use it for e.g. Rafiki's ``destroy()``); an error is logged, not raised."""
-        fn, self._dispatch.unload = self._dispatch.unload, None
-        if fn is None:
-            return
-        try:
-            fn()
-        except Exception as exc:  # noqa: BLE001 - user code, and the process is ending anyway
-            logger.error("unload() failed: %s: %s", type(exc).__name__, exc)
+        self.runtime.close()
 
     def check_ready(self) -> None:
         self.runtime.check_ready()

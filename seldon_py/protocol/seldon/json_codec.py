@@ -17,7 +17,17 @@ import numpy as np
 
 from ...errors import FAILURE, BadRequest, SeldonMicroserviceException
 from ...util import jsonutil
-from .payload import DATA_EMPTY, FeedbackPayload, Payload, Response, brief, check_shape, default_names
+from .payload import (
+    CACHED_NAMES_WIDTH,
+    DATA_EMPTY,
+    FeedbackPayload,
+    Payload,
+    Response,
+    brief,
+    check_shape,
+    default_names,
+    default_names_encoded,
+)
 
 
 def _request_meta(msg: dict[str, Any]) -> dict[str, Any] | None:
@@ -185,6 +195,8 @@ _NAMES_FRAGMENTS: dict[int, jsonutil.Fragment] = {}
 
 def _names_json(names: list[str] | int) -> Any:
     if isinstance(names, int):
+        if names > CACHED_NAMES_WIDTH:  # wide: encoded directly, not kept
+            return jsonutil.Fragment(b"[" + default_names_encoded(names, b'"t:%d"', b",") + b"]")
         frag = _NAMES_FRAGMENTS.get(names)
         if frag is None:
             frag = jsonutil.ascii_fragment(list(default_names(names)))

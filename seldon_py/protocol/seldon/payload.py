@@ -118,10 +118,33 @@ class FeedbackPayload:
     routing_table: dict[str, int]
 
 
+#: default names are kept per width up to this width; wider ones (the client picks the width) are
+#: built per response, so they cannot pin memory
+CACHED_NAMES_WIDTH = 4096
+
+
 @lru_cache(maxsize=64)
-def default_names(n: int) -> tuple[str, ...]:
-    """``("t:0", ..., "t:n-1")``, built once per width."""
+def _cached_default_names(n: int) -> tuple[str, ...]:
     return tuple(f"t:{i}" for i in range(n))
+
+
+def default_names(n: int) -> tuple[str, ...]:
+    """``("t:0", ..., "t:n-1")``, built once per width (up to :data:`CACHED_NAMES_WIDTH`)."""
+    if n <= CACHED_NAMES_WIDTH:
+        return _cached_default_names(n)
+    return tuple(f"t:{i}" for i in range(n))
+
+
+def default_names_encoded(stop: int, each: bytes, sep: bytes = b"", start: int = 0) -> bytes:
+    """``sep.join(each % i for i in range(start, stop))``, built in slices (no Python object per
+    name alive at once): the default names of a wide answer, encoded directly."""
+    out = bytearray()
+    step = 65536
+    for lo in range(start, stop, step):
+        if lo > start:
+            out += sep
+        out += sep.join([each % i for i in range(lo, min(stop, lo + step))])
+    return bytes(out)
 
 
 _NUMERIC: dict[np.dtype, bool] = {}

@@ -16,7 +16,17 @@ from google.protobuf import json_format
 from ...errors import BadRequest, SeldonMicroserviceException
 from ...proto import prediction_pb2 as pb
 from . import wire
-from .payload import DATA_EMPTY, FeedbackPayload, Payload, Response, brief, check_shape, default_names
+from .payload import (
+    CACHED_NAMES_WIDTH,
+    DATA_EMPTY,
+    FeedbackPayload,
+    Payload,
+    Response,
+    brief,
+    check_shape,
+    default_names,
+    default_names_encoded,
+)
 
 _F64 = np.dtype("<f8")
 
@@ -317,8 +327,20 @@ def _meta_head(meta: dict[str, Any]) -> bytes:
 
 
 @lru_cache(maxsize=16)
-def _default_names_bytes(n: int) -> bytes:
+def _cached_default_names_bytes(n: int) -> bytes:
     return b"".join(_field(b"\x0a", name.encode()) for name in default_names(n))
+
+
+def _default_names_bytes(n: int) -> bytes:
+    if n <= CACHED_NAMES_WIDTH:
+        return _cached_default_names_bytes(n)
+    # wide (the client picked the width): encoded directly, not kept. Each name is a field 1 key,
+    # a one-byte length (2 + its digits) and "t:<i>"
+    out = bytearray()
+    for digits in range(1, len(str(n - 1)) + 1):
+        lo, hi = (0 if digits == 1 else 10 ** (digits - 1)), min(n, 10 ** digits)
+        out += default_names_encoded(hi, b"\x0a" + bytes([2 + digits]) + b"t:%d", start=lo)
+    return bytes(out)
 
 
 def _names_bytes(names: list[Any] | int) -> bytes | None:

@@ -205,6 +205,8 @@ HEAD_MAX_BYTES = 2 << 20
 #: a body up to this size is read by the event loop together with the head (larger bodies are
 #: read by the pool thread, each read bounded by :data:`BODY_READ_TIMEOUT_S`)
 PREREAD_BODY_BYTES = 64 << 10
+#: bytes asked for per read in the loop (below glibc's mmap threshold: no mmap per read)
+RECV_BYTES = 64 << 10
 #: a pool thread waits at most this long for each read of a request body
 BODY_READ_TIMEOUT_S = 10.0
 #: closing after an error: the loop discards what the client still sends for this long / this much,
@@ -217,7 +219,8 @@ _HEAD_END = b"\r\n\r\n"
 
 def error_response_bytes(status: int, phrase: str, message: str, reason: str) -> bytes:
     """A complete HTTP/1.1 response carrying the Seldon JSON error body, closing the connection."""
-    body = json.dumps({"status": {"status": 1, "info": message, "code": -1, "reason": reason}}).encode()
+    body = json.dumps({"status": {"status": 1, "info": message, "code": -1, "reason": reason}},
+                      sort_keys=True, separators=(",", ":")).encode() + b"\n"  # the app's wire form
     return (f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode("latin-1") + body
 
@@ -252,12 +255,14 @@ def _request_line_ok(line: bytes | bytearray) -> bool:
 class _Reading:
     """A connection whose request head (and small body) the event loop is reading."""
 
-    __slots__ = ("conn", "buf", "deadline", "need")
+    __slots__ = ("conn", "buf", "deadline", "need", "watched")
 
     def __init__(self, conn: Any, buf: bytes, deadline: float) -> None:
         self.conn = conn
         self.buf = bytearray(buf)
         self.deadline = deadline
+        #: registered with the loop's poller (and in its deadline queue)
+        self.watched = False
         #: total bytes wanted before hand-over, once the head is known (head + small body)
         self.need = 0
 
@@ -340,38 +345,53 @@ class ServingWorker(BalancedThreadWorker):
         """A kept-alive connection has its next request coming: read it in the loop."""
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
-        self._start_reading(conn, conn.parser.unreader.take_buffered() if conn.parser else b"")
+        self._start_reading(conn, conn.parser.unreader.take_buffered() if conn.parser else b"", readable=True)
 
-    def _start_reading(self, conn: Any, buf: bytes) -> None:
+    def _start_reading(self, conn: Any, buf: bytes, readable: bool = False) -> None:
+        """Read ``conn``'s next request in the loop; ``readable``: the socket is known to have
+        data, so it is read at once (saves a turn of the loop for a kept-alive connection)."""
         conn.sock.setblocking(False)
         state = _Reading(conn, buf, time.monotonic() + HEAD_TIMEOUT_S)
-        if buf and self._complete(state):
-            self._hand_over(state)
+        if readable:
+            if self._read(state):
+                return
+        elif buf and self._settled(state):
             return
         self._reading.append(state)
+        state.watched = True
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, state))
 
     def _on_readable(self, state: _Reading, _sock: Any) -> None:
+        self._read(state)
+
+    def _read(self, state: _Reading) -> bool:
+        """One non-blocking read; True when ``state`` is settled (handed over, refused or dropped)."""
         try:
-            data = state.conn.sock.recv(256 << 10)
+            data = state.conn.sock.recv(RECV_BYTES)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
             data = b""
         if not data:  # the client went away
             self._stop_reading(state)
             self._drop(state.conn)
-            return
+            return True
         state.buf += data
+        return self._settled(state)
+
+    def _settled(self, state: _Reading) -> bool:
+        """Hand ``state`` over or refuse it if its buffer allows; True if it did either (the
+        connection is no longer watched by the loop then)."""
         try:
             done = self._complete(state)
         except _Refused as refused:
             self._stop_reading(state)
             self._refuse(state.conn, refused.response)
-            return
+            return True
         if done:
             self._stop_reading(state)
             self._hand_over(state)
+        return done
 
     def _complete(self, state: _Reading) -> bool:
         """Whether ``state`` holds enough to hand over; raises :class:`_Refused` to answer an error."""
@@ -408,6 +428,10 @@ class ServingWorker(BalancedThreadWorker):
         return len(buf) >= state.need
 
     def _stop_reading(self, state: _Reading) -> None:
+        """The loop stops watching ``state`` (before its socket is handed over or closed)."""
+        if not state.watched:
+            return
+        state.watched = False
         try:
             self.poller.unregister(state.conn.sock)
         except (KeyError, ValueError, OSError):
@@ -511,8 +535,8 @@ class ServingWorker(BalancedThreadWorker):
         self._linger(conn.sock)
 
     def handle_request(self, req: Any, conn: Any) -> bool:
-        """(In a pool thread) bound each read of a body the loop did not read (a timeout reaches
-        the app as a disconnected client: 400)."""
+        """(In a pool thread) bound each read of a body the loop did not read, and each write of
+        the answer: 10 s without progress ends the request (408 for a stalled body)."""
         conn.sock.settimeout(BODY_READ_TIMEOUT_S)
         return super().handle_request(req, conn)
 

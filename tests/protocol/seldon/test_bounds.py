@@ -141,3 +141,21 @@ def test_unpacked_tensor_fields_decode_too():
     wire = bytes([1 << 3 | 0, 2]) + bytes([2 << 3 | 1]) + np.float64(1.5).tobytes() + \
         bytes([2 << 3 | 1]) + np.float64(2.5).tobytes()
     assert proto_codec.tensor_to_array(pb.Tensor.FromString(wire)).tolist() == [1.5, 2.5]
+
+
+# ----------------------------------------------------------------------------- wide answers
+def test_wide_default_names_are_encoded_directly_and_not_kept():
+    import orjson
+
+    from seldon_py.protocol.seldon import payload
+
+    n = payload.CACHED_NAMES_WIDTH * 3 + 7
+    expected = [f"t:{i}" for i in range(n)]
+    assert orjson.loads(orjson.dumps(json_codec._names_json(n))) == expected
+    wire = proto_codec._default_names_bytes(n)
+    assert list(pb.DefaultData.FromString(wire).names) == expected
+    assert n not in json_codec._NAMES_FRAGMENTS
+    assert proto_codec._cached_default_names_bytes.cache_info().currsize <= 16
+    before = payload._cached_default_names.cache_info().currsize
+    assert payload.default_names(n) == tuple(expected)
+    assert payload._cached_default_names.cache_info().currsize == before  # not cached

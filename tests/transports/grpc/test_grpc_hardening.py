@@ -24,14 +24,19 @@ class Counting:
     """Records how many predict calls run at once."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.running = self.most = 0
         self.release = threading.Event()
+
+    def wait_running(self, n: int, timeout: float) -> bool:
+        with self.lock:
+            return self.lock.wait_for(lambda: self.running >= n, timeout)
 
     def predict(self, X, names, meta=None):
         with self.lock:
             self.running += 1
             self.most = max(self.most, self.running)
+            self.lock.notify_all()
         self.release.wait(30)
         with self.lock:
             self.running -= 1
@@ -101,6 +106,7 @@ def test_seldon_calls_still_run_at_most_grpc_threads_at_once(grpc_server):
     stub = pbg.ModelStub(channel)
     futures = [stub.Predict.future(_tensor(), timeout=30) for _ in range(6)]
     try:
+        assert user.wait_running(2, timeout=20)
         # while two calls hold the model, a health check is still answered
         status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert status.status == health_pb2.HealthCheckResponse.SERVING
