@@ -260,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=s.log_level, format=LOG_FORMAT, stream=sys.stderr, force=True)
     try:
         predictor, dataplanes = prepare(s)
+        _check_port_free(s.host, s.http_port, "REST")
         _check_port_free(s.host, s.grpc_port, "gRPC")
     except (GraphError, ConfigError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -82,3 +82,28 @@ def test_oversized_content_length_is_refused_before_the_body(executor: ExecutorP
     finally:
         s.close()
     assert data.startswith(b"HTTP/1.1 413"), data
+
+
+@pytest.mark.parametrize("which", ["http", "grpc"])
+def test_a_port_in_use_is_a_one_line_error(tmp_path: Path, which: str) -> None:
+    """Found by QA: a busy REST port gave five gunicorn retry lines over five seconds, then exit 1."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, free_ports
+
+    http_port, grpc_port = free_ports(2)
+    spec = tmp_path / "dep.json"
+    spec.write_text(json.dumps(sdep({"name": "a", "type": "MODEL", "endpoint": {
+        "type": "REST", "service_host": "127.0.0.1", "service_port": 1}})))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", http_port if which == "http" else grpc_port))
+        busy.listen()
+        done = subprocess.run(
+            [sys.executable, "-m", "seldon_py.executor.main", "--file", str(spec), "--host", "127.0.0.1",
+             "--http_port", str(http_port), "--grpc_port", str(grpc_port)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "SELDON_EXECUTOR_ANNOTATIONS_FILE": "/nonexistent"})
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert "cannot listen on 127.0.0.1:" in done.stderr and ("REST" if which == "http" else "gRPC") in done.stderr
