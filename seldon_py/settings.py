@@ -480,4 +480,10 @@ def parse_settings(
         st.warnings.append("--persistence is ignored: persistence was removed from Seldon Core")
     if st.single_threaded:
         st.threads = 1
+    ports = [("--http-port", st.http_port), ("--grpc-port", st.grpc_port if st.grpc_workers else 0),
+             ("--metrics-port", st.metrics_port)]
+    for i, (flag, port) in enumerate(ports):
+        for other, other_port in ports[i + 1:]:
+            if port and port == other_port:
+                raise ConfigError(f"{flag} and {other} are both {port}: each server needs its own port")
     return st

@@ -379,3 +379,21 @@ def test_format_value():
     assert [st.format_value(v) for v in (None, True, False, 10.0, 2.5, 7, "x")] == [
         "unset", "true", "false", "10", "2.5", "7", "x"]
     assert not math.isnan(parse_settings(["M"], {}).max_batch_latency_ms)
+
+
+@pytest.mark.parametrize("argv,env,fragment", [
+    (["M", "--http-port", "9100", "--grpc-port", "9100"], {}, "--http-port and --grpc-port are both 9100"),
+    (["M", "--http-port", "9100", "--metrics-port", "9100"], {}, "--http-port and --metrics-port are both 9100"),
+    (["M"], {"PREDICTIVE_UNIT_GRPC_SERVICE_PORT": "6000"}, "--grpc-port and --metrics-port are both 6000"),
+])
+def test_two_servers_on_one_port_is_a_one_line_error(argv, env, fragment):
+    """Found by QA: the service started, then its gRPC server failed to bind and took it down with a
+    gRPC core log line and exit 1, instead of a one-line error before anything started."""
+    with pytest.raises(ConfigError) as e:
+        parse_settings(argv, env)
+    assert fragment in str(e.value) and "\n" not in str(e.value)
+
+
+def test_one_port_is_fine_when_grpc_is_off_or_ports_are_ephemeral():
+    parse_settings(["M", "--http-port", "9100", "--grpc-port", "9100", "--grpc-workers", "0"], {})
+    parse_settings(["M", "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"], {})

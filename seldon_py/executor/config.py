@@ -111,17 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(p, "host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     _flag(p, "http_port", type=int, default=8080, help="REST port (default 8080)")
     _flag(p, "grpc_port", type=int, default=5000, help="gRPC port (default 5000)")
-    _flag(p, "protocol", default="seldon", help="only 'seldon' is supported")
+    _flag(p, "protocol", default="seldon", help="only 'seldon' is supported (default seldon)")
     _flag(p, "transport", default="rest", choices=["rest", "grpc"],
-          help="transport of nodes whose endpoint names none (hops otherwise use the ingress transport)")
+          help="transport of nodes whose endpoint names none (hops otherwise use the ingress transport; "
+          "default rest)")
     _flag(p, "prometheus_path", default="/metrics", help="path of the Prometheus metrics (default /metrics)")
     _flag(p, "full_health_checks", nargs="?", const=True, default=False, type=_bool, metavar="BOOL",
           help="/ready also asks every node's health endpoint, not just whether it accepts connections")
     _flag(p, "class_map", metavar="FILE",
           help="YAML/JSON file naming the Python classes of nodes to run in this process")
     _flag(p, "threads", type=int, default=32, help="request threads, REST and gRPC each (default 32)")
-    _flag(p, "graceful_timeout", type=int, default=15, help="seconds to finish in-flight requests on SIGTERM")
-    _flag(p, "log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+    _flag(p, "graceful_timeout", type=int, default=15,
+          help="seconds to finish in-flight requests on SIGTERM (default 15)")
+    _flag(p, "log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
+          help="log level (default INFO)")
     return p
 
 

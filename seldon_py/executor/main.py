@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.gthread import ThreadWorker
 
 from ..graph.spec import (
     GraphError,
@@ -35,6 +34,7 @@ from ..graph.spec import (
     parse_predictor,
 )
 from ..settings import ANNOTATIONS_PATH, ConfigError
+from ..transports.rest.worker import ServingWorker
 from . import config
 from .config import PROG, ExecutorSettings
 from .inprocess import LocalUnit
@@ -121,8 +121,11 @@ def _check_port_free(host: str, port: int, what: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- serving
-class ExecutorWorker(ThreadWorker):
-    """gunicorn's threaded worker; on SIGTERM it also starts draining gRPC at once."""
+class ExecutorWorker(ServingWorker):
+    """The microservice's REST worker (request heads and small bodies are read in the event loop,
+    so slow or unfinished requests never hold a thread: 408 after a while; 413 on a too large
+    Content-Length before the body is read; connections queued when stopping are answered, not
+    reset); on SIGTERM it also starts draining gRPC at once."""
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         drain = getattr(self.wsgi, "begin_shutdown", None)
@@ -197,6 +200,8 @@ def _describe(name: str, dataplanes: dict[str, LocalUnit], predictor: Predictor)
 class _Gunicorn(BaseApplication):
     def __init__(self, s: ExecutorSettings, predictor: Predictor, dataplanes: dict[str, LocalUnit]) -> None:
         self.s, self.predictor, self.dataplanes = s, predictor, dataplanes
+        #: read by the worker: 413 on a Content-Length above it, before the body is read
+        self.max_payload_bytes = s.max_payload_bytes
         super().__init__()
 
     def load_config(self) -> None:
@@ -228,6 +233,15 @@ class _Gunicorn(BaseApplication):
     def load(self) -> Any:
         return ServingApp(self.s, self.predictor, self.dataplanes)
 
+    def run(self) -> None:
+        from ..transports.rest.worker import DrainingArbiter
+
+        try:
+            DrainingArbiter(self).run()
+        except RuntimeError as exc:  # gunicorn's "cannot bind" and the like
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            sys.exit(1)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
@@ -246,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=s.log_level, format=LOG_FORMAT, stream=sys.stderr, force=True)
     try:
         predictor, dataplanes = prepare(s)
+        _check_port_free(s.host, s.http_port, "REST")
         _check_port_free(s.host, s.grpc_port, "gRPC")
     except (GraphError, ConfigError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

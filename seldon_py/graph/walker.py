@@ -17,6 +17,7 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..errors import BadRequest
 from . import messages
 from .errors import BadRoute
 from .spec import GraphNode, Predictor
@@ -129,8 +130,22 @@ class Walker:
     # ----------------------------------------------------------------- feedback
     def feedback(self, fb: Any, ctx: CallContext) -> Any:
         routing = messages.feedback_routing(fb)
+        self._check_feedback_routing(routing)
         out = self._feedback(self.root, fb, routing, ctx)
         return messages.feedback_reply(fb) if out is None else out
+
+    def _check_feedback_routing(self, routing: dict[str, int]) -> None:
+        """The routing comes from the client (the prediction's ``meta.routing`` sent back): a route
+        no node can take is the client's error, found before any node is called."""
+        stack = [self.root]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.children)
+            route = routing.get(node.name)
+            if node.children and route is not None and not -2 <= route < len(node.children):
+                raise BadRequest(
+                    f"feedback response.meta.routing gives node {node.name!r} route {route}, but it has "
+                    f"{len(node.children)} children (valid: 0..{len(node.children) - 1}, -1 for all, -2 for none)")
 
     def _feedback(self, node: GraphNode, fb: Any, routing: dict[str, int], ctx: CallContext) -> Any:
         if node.children:

@@ -114,3 +114,14 @@ def test_console_script_is_installed():
     proc = subprocess.run([str(script), "--protocol", "v2", "--file", "x"], capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 2 and "--protocol 'v2' is not supported" in proc.stderr
+
+
+def test_help_states_every_default_and_describes_every_flag():
+    """Found by QA: --graceful_timeout's default (15) and what --log_level does were missing from --help."""
+    from seldon_py.executor.config import build_parser
+
+    parser = build_parser()
+    for action in parser._actions:
+        if action.dest in ("help", "file", "predictor", "sdep", "namespace", "class_map", "full_health_checks"):
+            continue
+        assert action.help and "default" in action.help, action.dest

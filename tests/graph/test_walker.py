@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from seldon_py.errors import SeldonMicroserviceException
 from seldon_py.graph import messages
 from seldon_py.graph.builtins import BuiltinNode
 from seldon_py.graph.errors import BadRoute, NodeUnavailable
@@ -203,10 +204,23 @@ def test_feedback_to_a_root_that_takes_none_answers_the_feedback():
     assert log == [("m", "send_feedback")]
 
 
-def test_feedback_route_out_of_range():
-    w, _ = walker(node("r", "ROUTER", [node("a"), node("b")]))
-    with pytest.raises(BadRoute):
-        w.feedback({"response": {"meta": {"routing": {"r": 5}}}}, CallContext())
+@pytest.mark.parametrize("route", [5, 2, -3])
+def test_feedback_route_out_of_range_is_the_clients_error(route):
+    """The routing in a feedback comes from the client: out of range is a 400 naming it, not a 500
+    blaming the router (found by QA), and nothing is called."""
+    w, log = walker(node("r", "ROUTER", [node("a"), node("b")]))
+    with pytest.raises(SeldonMicroserviceException) as err:
+        w.feedback({"response": {"meta": {"routing": {"r": route}}}}, CallContext())
+    assert not isinstance(err.value, BadRoute)
+    assert err.value.status_code == 400
+    assert "response.meta.routing" in str(err.value) and "'r'" in str(err.value)
+    assert log == []
+
+
+def test_feedback_route_minus_two_reaches_no_child():
+    w, log = walker(node("r", "ROUTER", [node("a"), node("b")]))
+    w.feedback({"response": {"meta": {"routing": {"r": -2}}}}, CallContext())
+    assert log == [("r", "send_feedback")]
 
 
 @pytest.mark.parametrize("u,child", [(0.1, "a"), (0.9, "b")])
