@@ -115,7 +115,7 @@ class RestClient:
         if body:
             data += body
         for attempt in (0, 1):
-            conn = self.pool.get()
+            conn = self.pool.get() if attempt == 0 else None  # a retry is always on a new connection
             reused = conn is not None
             stage = "connect"
             try:

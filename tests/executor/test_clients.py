@@ -25,6 +25,7 @@ class Server(ThreadingHTTPServer):
     def __init__(self, close_after_reply: bool = False, status: int = 200) -> None:
         self.requests = 0
         self.connections: set[Any] = set()
+        self.sockets: set[socket.socket] = set()
         self.release = threading.Event()
         self.block = False
         server = self
@@ -36,6 +37,7 @@ class Server(ThreadingHTTPServer):
                 self.rfile.read(int(self.headers["Content-Length"]))
                 server.requests += 1
                 server.connections.add(self.client_address)
+                server.sockets.add(self.connection)
                 if server.block:
                     server.release.wait(30)
                 body = b'{"data":{"ndarray":[1]}}' if status == 200 else b'{"status":{"info":"no"}}'
@@ -90,6 +92,32 @@ def test_a_connection_the_node_closed_is_retried_once_on_a_new_one(server_factor
     for _ in range(3):
         c.call("predict", {"data": {"ndarray": [1]}}, CallContext())
     assert srv.requests == 3  # each call reached the node exactly once
+
+
+@pytest.mark.parametrize("method", ["predict", "send_feedback"])
+def test_the_retry_after_a_closed_kept_alive_connection_uses_a_new_one(server_factory, method):
+    """Found by QA: after an idle spell longer than the nodes' keep-alive, every pooled connection
+    had been closed by the node; the retry took the next (also closed) one from the pool, so an
+    executor that had served N concurrent requests answered its next ones 503."""
+    srv = server_factory()
+    srv.block = True
+    c = srv.client()
+    calls = [threading.Thread(target=c.call, args=("predict", {"data": {"ndarray": [1]}}, CallContext()))
+             for _ in range(4)]
+    for t in calls:
+        t.start()
+    while srv.requests < 4:  # four connections open at once
+        threading.Event().wait(0.01)
+    srv.block = False
+    srv.release.set()
+    for t in calls:
+        t.join(30)
+    assert len(c.pool._idle) == 4
+    for sock in list(srv.sockets):  # the node's keep-alive timeout closes them all
+        sock.shutdown(socket.SHUT_RDWR)
+    before = srv.requests
+    c.call(method, {"data": {"ndarray": [1]}}, CallContext())
+    assert srv.requests == before + 1
 
 
 def test_refused_connection_names_the_node_and_hop():
