@@ -74,6 +74,37 @@ def _has_non_finite(obj: Any) -> bool:
     return False
 
 
+def _finite_shown(obj: Any) -> bool:
+    """Whether ``obj`` is shown, from a few objects, to hold no NaN/Infinity (``False``: not shown:
+    a non-finite value, or too many objects to look at)."""
+    stack = [obj]
+    budget = _PROVE_ASCII_BUDGET
+    while stack:
+        budget -= 1
+        if budget < 0:
+            return False
+        item = stack.pop()
+        cls = type(item)
+        if cls is dict:
+            stack.extend(item.values())
+        elif cls is list or cls is tuple:
+            if len(item) > budget:
+                return False
+            stack.extend(item)
+        elif cls is np.ndarray:
+            if item.dtype.kind in "fc":
+                if not np.isfinite(item).all():
+                    return False
+            elif item.dtype.kind not in _NUMERIC_KINDS:
+                return False
+        elif cls is float:
+            if not math.isfinite(item):
+                return False
+        elif item is not None and cls is not str and cls is not int and cls is not bool and cls is not Fragment:
+            return False
+    return True
+
+
 def _stdlib_dumps(obj: Any) -> bytes:
     """The standard library's encoding in the same wire form (NaN/Infinity tokens, big ints)."""
     text = json.dumps(obj, default=_default, sort_keys=True, separators=(",", ":"), allow_nan=True)
@@ -90,7 +121,9 @@ def dumps(obj: Any) -> bytes:
             raise cause from None
         # Integers beyond 64 bits and similar: the stdlib handles them.
         return _stdlib_dumps(obj)
-    if b"null" in out and _has_non_finite(obj):  # orjson wrote NaN/Infinity as null
+    # orjson writes NaN/Infinity as null; a large answer is first shown finite through its few
+    # objects (a numeric array is checked in C) rather than by searching its bytes
+    if not _finite_shown(obj) and b"null" in out and _has_non_finite(obj):
         return _stdlib_dumps(obj)
     if (len(out) >= _PROVE_ASCII_FROM and _ascii_only(obj)) or (out.isascii() and b"\x7f" not in out):
         return out
