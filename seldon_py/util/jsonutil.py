@@ -225,7 +225,8 @@ def nesting_depth(data: bytes | str, at_least: int = MAX_DEPTH) -> int:
         raw = _JSON_STRING.sub(b"", raw)
     brackets = np.frombuffer(raw.translate(None, _NOT_BRACKETS), dtype=np.uint8)
     step = 1 - 2 * ((brackets == ord("]")) | (brackets == ord("}"))).astype(np.int8)
-    return int(np.cumsum(step, dtype=np.int32).max(initial=0))
+    depth = np.cumsum(step, dtype=np.int32)
+    return max(0, int(np.max(depth))) if depth.size else 0
 
 
 def loads(data: bytes | str) -> Any:
