@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,6 +45,86 @@ def free_ports(n: int) -> list[int]:
 
 def free_port() -> int:
     return free_ports(1)[0]
+
+
+def http_status(response: bytes) -> int:
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", response)
+    return int(m.group(1)) if m else 0
+
+
+def recv_http_response(sock: socket.socket, deadline: float) -> bytes:
+    """One whole HTTP response (by Content-Length), or what came before EOF / the deadline; a
+    connection reset is raised (the drain tests count it)."""
+    data = b""
+    while time.monotonic() < deadline:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            if m and len(body) >= int(m.group(1)):
+                return data
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def load_through_sigterm(port: int, stop_server: Callable[[], None], warmup: int,
+                         warmup_timeout: float = 30.0, clients: int = 8) -> Counter[str]:
+    """``clients`` threads each open a connection per predict request (``Connection: close``) to
+    ``port``, until ``stop_server()`` (called once ``warmup`` requests were answered: load is
+    flowing) returns; the outcome of every connection: ``status N``, ``refused`` (the listener was
+    gone), ``RESET``, ``eof``, ..."""
+    body = b'{"data":{"ndarray":[[1,2]]}}'
+    request = (b"POST /api/v1.0/predictions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+               b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+    stop = threading.Event()
+    answered = threading.Semaphore(0)
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=30)
+            except ConnectionRefusedError:
+                outcome = "refused"  # not accepted by the kernel: the listener is gone
+            except OSError as exc:
+                outcome = f"connect {type(exc).__name__}"
+            else:
+                try:
+                    s.sendall(request)
+                    r = recv_http_response(s, time.monotonic() + 30)
+                    outcome = f"status {http_status(r)}" if r else "eof"
+                    if http_status(r) == 200:
+                        answered.release()
+                except ConnectionResetError:
+                    outcome = "RESET"
+                except OSError as exc:
+                    outcome = type(exc).__name__
+                finally:
+                    s.close()
+            with lock:
+                outcomes[outcome] += 1
+            if outcome == "refused":
+                stop.wait(0.01)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for th in threads:
+        th.start()
+    try:
+        for _ in range(warmup):
+            assert answered.acquire(timeout=warmup_timeout), "load did not flow"
+        stop_server()
+    finally:
+        stop.set()
+        for th in threads:
+            th.join()
+    return outcomes
 
 
 class ServiceProcess:

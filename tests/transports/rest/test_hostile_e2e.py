@@ -14,9 +14,10 @@ import signal
 import socket
 import threading
 import time
-from collections import Counter
 
 import pytest
+
+from tests.conftest import load_through_sigterm
 
 pytestmark = pytest.mark.e2e
 
@@ -245,51 +246,11 @@ def test_a_multipart_file_part_is_never_a_500(start_service, field):
 # ----------------------------------------------------------------------------- drain
 def test_sigterm_under_load_resets_no_accepted_connection(start_service):
     svc = start_service({"Model.py": IDENTITY}, ["Model", "--workers", "2", "--threads", "2"])
-    body = b'{"data":{"ndarray":[[1,2]]}}'
-    request = (b"POST /api/v1.0/predictions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-               b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-    outcomes: Counter[str] = Counter()
-    lock = threading.Lock()
-    stop = threading.Event()
-    answered = threading.Semaphore(0)
 
-    def client() -> None:
-        while not stop.is_set():
-            try:
-                s = socket.create_connection(("127.0.0.1", svc.http_port), timeout=30)
-            except ConnectionRefusedError:
-                outcome = "refused"  # not accepted by the kernel: the listener is gone
-            except OSError as exc:
-                outcome = f"connect {type(exc).__name__}"
-            else:
-                try:
-                    s.sendall(request)
-                    r = _recv_response(s, time.monotonic() + 30)
-                    outcome = f"status {status_of(r)}" if r else "eof"
-                    if status_of(r) == 200:
-                        answered.release()
-                except ConnectionResetError:
-                    outcome = "RESET"
-                except OSError as exc:
-                    outcome = type(exc).__name__
-                finally:
-                    s.close()
-            with lock:
-                outcomes[outcome] += 1
-            if outcome == "refused":
-                stop.wait(0.01)
-
-    threads = [threading.Thread(target=client) for _ in range(8)]
-    for t in threads:
-        t.start()
-    try:
-        for _ in range(200):  # load is flowing
-            assert answered.acquire(timeout=30)
+    def sigterm() -> None:
         os.kill(svc.proc.pid, signal.SIGTERM)
         assert svc.proc.wait(timeout=60) == 0
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
+
+    outcomes = load_through_sigterm(svc.http_port, sigterm, warmup=200)
     bad = {k: v for k, v in outcomes.items() if k not in ("status 200", "refused")}
     assert not bad, dict(outcomes)
