@@ -6,14 +6,13 @@ once and runs the user's ``load()`` in the background. Standard ``grpc.health.v1
 ``NOT_SERVING`` until ``load()`` has finished, then ``SERVING``; data RPCs answer ``UNAVAILABLE``
 meanwhile. On SIGTERM/SIGINT health flips to ``NOT_SERVING`` first, then ``server.stop(grace)``
 refuses new calls and lets the accepted ones finish within ``--graceful-timeout``; the process
-then exits 0 (the reference's gRPC processes never stop). Each worker also tunes glibc's malloc
-so payload-sized buffers are reused rather than page-faulted in again on every call
-(:func:`tune_malloc`).
+then exits 0 (the reference's gRPC processes never stop). Each worker also tunes glibc's malloc:
+one arena, and payload-sized buffers reused rather than page-faulted in again on every call
+(:mod:`seldon_py.util.malloc`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -30,7 +29,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from ...protocol.seldon.handler import SeldonHandler
 from ...runtime.runtime import RequestObserver, start_loading
 from ...settings import Settings
-from ...util.malloc import limit_arenas
+from ...util.malloc import keep_freed_buffers, limit_arenas
 from .servicer import SERVICE_NAMES, SeldonServicer
 
 logger = logging.getLogger(__name__)
@@ -84,32 +83,6 @@ class ReflectionServicer(reflection.ReflectionServicer):
             yield from super().ServerReflectionInfo(request_iterator, context)
         finally:
             self._slots.give()
-
-
-#: glibc mallopt parameters
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-_MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX")
-
-
-def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 16 << 20) -> bool:
-    """Let glibc reuse freed payload-sized buffers instead of returning them to the kernel.
-
-    With the defaults, every buffer above ~128 KiB freed by a gRPC thread goes back to the kernel
-    (munmap, or madvise on a thread arena) and the next request page-faults it in again: for a
-    100k-double tensor that roughly doubles the server's CPU per call. Up to ``trim_threshold``
-    of freed memory is kept per arena (16 MiB: dozens of such buffers; it was 128 MiB, which with
-    one arena per thread let the process keep hundreds of MB after a burst; see
-    :mod:`seldon_py.util.malloc`, which also caps the arenas). Skipped if the user set any
-    ``MALLOC_*`` tuning variable or the C library has no ``mallopt``. Returns whether it applied.
-    """
-    if any(var in os.environ for var in _MALLOC_ENV):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_threshold))
 
 
 def server_options(max_payload_bytes: int) -> list[tuple[str, Any]]:
@@ -258,7 +231,7 @@ def run_grpc(settings: Settings, dataplane_factory: Callable[[], SeldonHandler],
              extra_handlers: Callable[[], Iterable[grpc.GenericRpcHandler]] | None = None) -> None:
     """Entry point of a gRPC worker process (forked by the supervisor)."""
     limit_arenas()
-    tune_malloc()
+    keep_freed_buffers()
     dataplane = dataplane_factory()
     try:
         serve(dataplane, settings, observer_factory() if observer_factory else None,
