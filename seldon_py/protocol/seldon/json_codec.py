@@ -196,7 +196,7 @@ _NAMES_FRAGMENTS: dict[int, jsonutil.Fragment] = {}
 def _names_json(names: list[str] | int) -> Any:
     if isinstance(names, int):
         if names > CACHED_NAMES_WIDTH:  # wide: encoded directly, not kept
-            return jsonutil.Fragment(b"[" + default_names_encoded(names, b'"t:%d"', b",") + b"]")
+            return jsonutil.Fragment(default_names_encoded(names, b'"t:%d"', b",", enclose=b"[]"))
         frag = _NAMES_FRAGMENTS.get(names)
         if frag is None:
             frag = jsonutil.ascii_fragment(list(default_names(names)))

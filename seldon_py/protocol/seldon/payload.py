@@ -140,34 +140,37 @@ def default_names(n: int) -> tuple[str, ...]:
 #: encoded default names are kept, most recently used first, while they total at most this many
 #: bytes per process (a 100,000-wide answer's are ~1 MB); a wider one is built per response
 ENCODED_NAMES_CACHE_BYTES = 16 * 1024 * 1024
-_encoded_names: OrderedDict[tuple[int, bytes, bytes, int], bytes] = OrderedDict()
+_encoded_names: OrderedDict[tuple[int, bytes, bytes, int, bytes], bytes] = OrderedDict()
 _encoded_names_size = 0
 _encoded_names_lock = threading.Lock()
 
 
-def _build_names(stop: int, each: bytes, sep: bytes, start: int) -> bytes:
-    out = bytearray()
+def _build_names(stop: int, each: bytes, sep: bytes, start: int, enclose: bytes) -> bytes:
+    out = bytearray(enclose[:1])
     step = 65536
     for lo in range(start, stop, step):
         if lo > start:
             out += sep
         out += sep.join([each % i for i in range(lo, min(stop, lo + step))])
+    out += enclose[1:]
     return bytes(out)
 
 
-def default_names_encoded(stop: int, each: bytes, sep: bytes = b"", start: int = 0) -> bytes:
+def default_names_encoded(stop: int, each: bytes, sep: bytes = b"", start: int = 0,
+                          enclose: bytes = b"") -> bytes:
     """``sep.join(each % i for i in range(start, stop))``, built in slices (no Python object per
-    name alive at once): the default names of a wide answer, encoded directly. Kept in a cache
+    name alive at once), between ``enclose[:1]`` and ``enclose[1:]`` (e.g. ``b"[]"``): the default
+    names of a wide answer, encoded directly. Kept in a cache
     bounded by size (:data:`ENCODED_NAMES_CACHE_BYTES`): building 100,000 names costs ~6 ms, more
     than the rest of encoding such an answer."""
     global _encoded_names_size
-    key = (stop, each, sep, start)
+    key = (stop, each, sep, start, enclose)
     with _encoded_names_lock:
         found = _encoded_names.get(key)
         if found is not None:
             _encoded_names.move_to_end(key)
             return found
-    built = _build_names(stop, each, sep, start)
+    built = _build_names(stop, each, sep, start, enclose)
     if len(built) <= ENCODED_NAMES_CACHE_BYTES // 4:
         with _encoded_names_lock:
             if key not in _encoded_names:

@@ -16,11 +16,12 @@ def test_cached_names_are_the_names_and_the_cache_stays_bounded(monkeypatch) -> 
         expected = b",".join(b'"t:%d"' % i for i in range(width))
         assert payload.default_names_encoded(width, b'"t:%d"', b",") == expected
         assert payload.default_names_encoded(width, b'"t:%d"', b",", start=1) == expected[len(b'"t:0",'):]
+        assert payload.default_names_encoded(width, b'"t:%d"', b",", enclose=b"[]") == b"[" + expected + b"]"
         assert payload._encoded_names_size <= payload.ENCODED_NAMES_CACHE_BYTES
         assert payload._encoded_names_size == sum(len(v) for v in payload._encoded_names.values())
     # a width too large to keep (> a quarter of the bound) is built but not cached
     assert not any(k[0] == 70_000 for k in payload._encoded_names)
-    assert (3, b'"t:%d"', b",", 0) in payload._encoded_names  # the most recent one is kept
+    assert (3, b'"t:%d"', b",", 0, b"[]") in payload._encoded_names  # the most recent one is kept
 
 
 def test_non_finite_values_are_still_written_as_tokens_when_shown_cheaply() -> None:
