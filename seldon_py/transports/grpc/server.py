@@ -13,6 +13,7 @@ one arena, and payload-sized buffers reused rather than page-faulted in again on
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -43,6 +44,21 @@ HEALTH_SERVICES = ("", *SERVICE_NAMES)
 #: streams (server reflection) open at once per gRPC process, each holding a thread of its own
 #: beyond ``--grpc-threads``; one more is refused with RESOURCE_EXHAUSTED
 MAX_OPEN_STREAMS = 8
+#: threads answering health ``Check`` per gRPC process, beside the ``--grpc-threads``
+HEALTH_THREADS = 1
+
+
+def on_pool(behavior: Callable[..., Any], pool: futures.ThreadPoolExecutor) -> Callable[..., Any]:
+    """``behavior`` (an RPC method's implementation), run by grpcio on ``pool`` instead of the
+    server's own pool: grpcio's per-method ``experimental_thread_pool`` (since grpcio 1.6x; tests
+    in tests/transports/grpc check that it still takes effect)."""
+
+    @functools.wraps(behavior)
+    def run(*args: Any) -> Any:
+        return behavior(*args)
+
+    run.experimental_thread_pool = pool  # type: ignore[attr-defined]
+    return run
 
 
 class BindError(Exception):
@@ -68,19 +84,21 @@ class StreamSlots:
 class ReflectionServicer(reflection.ReflectionServicer):
     """Server reflection whose streams are bounded (:class:`StreamSlots`).
 
-    A reflection stream holds a server thread for as long as the client keeps it open (grpcurl
-    keeps one for the whole command); the server has :data:`MAX_OPEN_STREAMS` threads beyond
-    ``--grpc-threads`` for them, and Seldon calls never run on more than ``--grpc-threads`` at
-    once, so open streams never starve unary calls and unary calls never starve streams."""
+    A reflection stream holds a thread for as long as the client keeps it open (grpcurl keeps
+    one for the whole command); streams run on a pool of their own (``pool``, :data:`MAX_OPEN_STREAMS`
+    threads and one to refuse more), never on the ``--grpc-threads`` of Seldon calls, so open streams never starve unary
+    calls and unary calls never starve streams."""
 
-    def __init__(self, service_names: Any, slots: StreamSlots) -> None:
+    def __init__(self, service_names: Any, slots: StreamSlots, pool: futures.ThreadPoolExecutor) -> None:
         super().__init__(service_names)
         self._slots = slots
+        # an instance attribute: what add_ServerReflectionServicer_to_server registers
+        self.ServerReflectionInfo = on_pool(self._bounded_info, pool)  # type: ignore[method-assign]
 
-    def ServerReflectionInfo(self, request_iterator: Any, context: Any) -> Any:  # noqa: N802
+    def _bounded_info(self, request_iterator: Any, context: Any) -> Any:
         self._slots.take(context)
         try:
-            yield from super().ServerReflectionInfo(request_iterator, context)
+            yield from reflection.ReflectionServicer.ServerReflectionInfo(self, request_iterator, context)
         finally:
             self._slots.give()
 
@@ -144,30 +162,36 @@ def create_grpc_server(
     """Build a server with every Seldon service, health (NOT_SERVING) and reflection, bound to
     ``host:port`` (port 0 picks a free one, see ``.port``). Not started.
 
-    Threads: Seldon calls run on at most ``threads`` at once (the model's concurrency); the pool
-    has :data:`MAX_OPEN_STREAMS` more, so reflection streams (which hold a thread each while
-    open) and health checks are served whatever the Seldon calls are doing, and the other way
-    round. Health ``Watch`` holds no thread (grpcio's non-blocking handler).
+    Threads: Seldon calls (and ``extra_handlers``) run on the server's pool of ``threads`` (the
+    model's concurrency); reflection streams (which hold a thread each while open) have a pool of
+    :data:`MAX_OPEN_STREAMS` (and one thread to refuse more) and health ``Check`` one of :data:`HEALTH_THREADS`, so each is
+    served whatever the others are doing. Health ``Watch`` holds no thread (grpcio's
+    non-blocking handler). Only ``threads`` threads take Seldon calls, so calls waiting for the
+    model wait inside gRPC (their request not yet read into Python), not in parked threads.
 
     ``extra_handlers``: more gRPC services next to Seldon's (the extension point for another
     protocol or model convention, e.g. a user object's ``grpc_handlers()``)."""
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=threads + MAX_OPEN_STREAMS, thread_name_prefix="seldon-grpc"),
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="seldon-grpc"),
         options=server_options(max_payload_bytes),
     )
-    servicer = SeldonServicer(dataplane, observer, max_payload_bytes=max_payload_bytes,
-                              concurrency=threads)
+    servicer = SeldonServicer(dataplane, observer, max_payload_bytes=max_payload_bytes)
     servicer.register(server)
     extra = tuple(extra_handlers)
     if extra:
         server.add_generic_rpc_handlers(extra)
     health_servicer = HealthServicer()
+    health_servicer.Check = on_pool(  # type: ignore[method-assign]
+        health_servicer.Check, futures.ThreadPoolExecutor(HEALTH_THREADS, thread_name_prefix="seldon-grpc-health"))
     for name in HEALTH_SERVICES:
         health_servicer.set(name, NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         ReflectionServicer((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME),
-                           StreamSlots(MAX_OPEN_STREAMS)), server)
+                           StreamSlots(MAX_OPEN_STREAMS),
+                           # one thread more than streams: the one that refuses the next stream
+                           futures.ThreadPoolExecutor(MAX_OPEN_STREAMS + 1, thread_name_prefix="seldon-grpc-stream")),
+        server)
     address = bind_address(host, port)
     try:
         bound = server.add_insecure_port(address)

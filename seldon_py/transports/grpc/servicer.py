@@ -21,9 +21,7 @@ the handler, so the observer gets exact sizes and oversize replies get a clear s
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -150,12 +148,10 @@ class SeldonServicer:
         dataplane: SeldonHandler,
         observer: RequestObserver | None = None,
         max_payload_bytes: int | None = None,
-        concurrency: int | None = None,
     ) -> None:
-        """``concurrency``: at most this many calls run the data plane at once (None: no bound;
-        the server's pool has more threads than that, see :func:`.server.create_grpc_server`)."""
+        """How many calls run at once is the server's thread pool's size
+        (:func:`.server.create_grpc_server`)."""
         self.dataplane = dataplane
-        self._gate = threading.BoundedSemaphore(concurrency) if concurrency else None
         self.observer: RequestObserver = observer or NullObserver()
         self.max_payload_bytes = max_payload_bytes
         self._metadata_bytes: bytes | None = None
@@ -232,7 +228,6 @@ class SeldonServicer:
         observer = self.observer
         limit = self.max_payload_bytes
         perf_counter = time.perf_counter
-        gate = self._gate or contextlib.nullcontext()
 
         def handle(request: tuple[Any, bytes], context: grpc.ServicerContext) -> bytes:
             msg, wire = request
@@ -245,8 +240,7 @@ class SeldonServicer:
             try:
                 if type(msg) is _Undecodable:
                     raise BadRequest(msg.message)
-                with gate:
-                    out = body(msg, wire)
+                out = body(msg, wire)
                 if limit is not None and len(out) > limit:
                     raise PayloadTooLarge(
                         f"response of {len(out)} bytes exceeds the maximum payload size of {limit} bytes"
