@@ -179,6 +179,10 @@ class Case:
     def subject(self) -> str:
         return self.subjects[0]
 
+    def runs(self, system: str) -> bool:
+        """Whether ``system`` takes part in this case (``baseline`` wherever ours is measured)."""
+        return system in self.subjects + self.ceilings or (system == "baseline" and self.subject == "ours")
+
     def points(self, settings: Settings) -> list[tuple[int, int]]:
         """(workers, concurrency) points; a memory case has one per worker count (concurrency 0)."""
         workers = self.workers or tuple(settings.workers)
@@ -228,12 +232,13 @@ class Ctx:
     python: str
     ref_venv: Path | None
     model_dir: Path
+    baseline: Path | None = None  # another checkout of seldon_py (--baseline)
 
 
 @dataclass(frozen=True)
 class System:
     name: str
-    kind: str  # "subject" (ours), "reference" or "ceiling"
+    kind: str  # "subject" (ours), "reference", "ceiling" or "baseline" (ours, another checkout)
     protocols: frozenset[str]
     describe: str
     command: Callable[[Ctx, Ports, int, str], tuple[list[str], dict[str, str], Path]]
@@ -241,12 +246,13 @@ class System:
     variant: bool = False  # ours with other options: only in the cases that name it, no start-up run
 
 
-def _ours(*options: str):
+def _ours(*options: str, baseline: bool = False):
     def command(ctx: Ctx, p: Ports, workers: int, model_class: str):
         argv = [ctx.python, "-m", "seldon_py.cli", model_class, "--http-port", str(p.http),
                 "--grpc-port", str(p.grpc), "--metrics-port", str(p.metrics),
                 "--workers", str(workers), "--grpc-workers", str(workers), *options]
-        pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        root = (ctx.baseline or Path("<--baseline checkout>")) if baseline else ROOT
+        pythonpath = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
         return argv, {"PYTHONPATH": pythonpath}, ctx.model_dir
 
     return command
@@ -285,6 +291,11 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("ours_preload", "subject", frozenset({"rest", "grpc"}),
            "ours with `--preload`: load() once before forking the workers", _ours("--preload"),
            variant=True),
+    # Not run by default (--baseline PATH adds it): ours from another checkout, e.g. a worktree of
+    # an earlier commit, driven in the same alternated rounds: "did this change make it slower?"
+    System("baseline", "baseline", frozenset({"rest", "grpc"}),
+           "ours from the checkout given by `--baseline` (same Python and packages)",
+           _ours(baseline=True), default=False),
     System("reference", "reference", frozenset({"rest", "grpc"}),
            f"seldon-core=={REF_VERSION} `seldon-core-microservice` (Python 3.12 venv), default shape: "
            "gunicorn sync REST workers (1 thread: `Connection: close` after every response), gRPC "
@@ -476,7 +487,7 @@ class Server:
         self.system, self.workers, self.model = system, workers, model
         self.ports = Ports(*free_ports(3))
         argv, env_over, cwd = system.command(ctx, self.ports, workers, MODELS[model])
-        if system.kind == "subject":
+        if system.kind in ("subject", "baseline"):
             argv += args
         self.argv = argv
         env = _clean_env()
@@ -677,6 +688,7 @@ class Settings:
     ref_venv: Path | None
     command: str
     grpc_channels: int | None = None
+    baseline: Path | None = None
 
 
 @dataclass
@@ -862,7 +874,7 @@ def active_systems(settings: Settings, res: Results, servers: dict[str, Server],
                    workers: int, body: bytes) -> list[str]:
     """The case's systems that are up and answer it correctly (the others are recorded n/a)."""
     active: list[str] = []
-    for name in [s for s in settings.systems if s in case.subjects + case.ceilings]:
+    for name in [s for s in settings.systems if case.runs(s)]:
         key = f"{name}/{workers}/{case.name}"
         if key in res.unavailable:
             continue
@@ -911,7 +923,7 @@ def run_suite(settings: Settings) -> Results:
     shutil.rmtree(log_dir, ignore_errors=True)
     model_dir = work / "models"
     shutil.copytree(MODELS_DIR, model_dir, ignore=shutil.ignore_patterns("__pycache__"))
-    ctx = Ctx(sys.executable, settings.ref_venv, model_dir)
+    ctx = Ctx(sys.executable, settings.ref_venv, model_dir, settings.baseline)
 
     payload_files: dict[str, Path] = {}
     payloads: dict[str, bytes] = {}
@@ -929,7 +941,7 @@ def run_suite(settings: Settings) -> Results:
             # systems are started once per (workers, model, args) and serve all such cases
             for group in dict.fromkeys((c.model, c.args) for c in at_w):
                 cases = [c for c in at_w if (c.model, c.args) == group]
-                wanted = [s for s in settings.systems if any(s in c.subjects + c.ceilings for c in cases)]
+                wanted = [s for s in settings.systems if any(c.runs(s) for c in cases)]
                 servers = start_servers(wanted, ctx, workers, cases, res, log_dir)
                 try:
                     if group == (DEFAULT_MODEL, ()):
@@ -946,7 +958,7 @@ def run_suite(settings: Settings) -> Results:
                             ((k.split('/')[0], v) for k, v in res.idle.items() if k.endswith(f"/{workers}"))))
                     for case in cases:
                         if case.measure == "memory":  # checks the answers itself: workers may be loading
-                            for name in [s for s in servers if s in case.subjects + case.ceilings]:
+                            for name in [s for s in servers if case.runs(s)]:
                                 m = res.memory[f"{name}/{workers}/{case.name}"] = measure_memory(
                                     servers[name], case, payloads[case.name], workers)
                                 log(f"{case.name} w{workers}: {name} PSS {m['pss_mb']:.0f} MB, USS "
@@ -995,7 +1007,7 @@ def analyse(settings: Settings, res: Results) -> dict:
             for r in runs:
                 by_sys.setdefault(r["system"], {})[r["round"]] = r
             systems = {}
-            for name in [s for s in settings.systems if s in case.subjects + case.ceilings]:
+            for name in [s for s in settings.systems if case.runs(s)]:
                 key = f"{name}/{workers}/{case.name}"
                 rounds = by_sys.get(name, {})
                 ok = [r for r in rounds.values() if valid(r)]
@@ -1490,6 +1502,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grpc-channels", type=int,
                     help="gRPC connections per run (default: one per in-flight call, like wrk)")
     ap.add_argument("--no-reference", action="store_true", help="do not run (or install) the reference")
+    ap.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                    help="also run ours from this checkout (e.g. `git worktree add /tmp/base <commit>`) "
+                    "as the system `baseline`, alternated with ours in every round")
     ap.add_argument("--report-from", type=Path, metavar="JSON",
                     help="only re-render the report (--out) from a raw JSON of an earlier run")
     args = ap.parse_args(argv)
@@ -1507,6 +1522,12 @@ def main(argv: list[str] | None = None) -> int:
     for s in systems:
         if s not in SYSTEMS:
             ap.error(f"unknown system {s!r}")
+    if args.baseline:
+        if not (args.baseline / "seldon_py" / "cli.py").is_file():
+            ap.error(f"--baseline {args.baseline}: not a seldon_py checkout (no seldon_py/cli.py)")
+        systems += [] if "baseline" in systems else ["baseline"]
+    elif "baseline" in systems:
+        ap.error("the system `baseline` needs --baseline CHECKOUT")
     ref_venv: Path | None = None
     if args.no_reference:
         systems = [s for s in systems if s != "reference"]
@@ -1529,6 +1550,7 @@ def main(argv: list[str] | None = None) -> int:
         out=args.out or (BENCH / "out" / "quick.md" if quick else BENCH / "RESULTS.md"),
         json_dir=args.json_dir,
         ref_venv=ref_venv,
+        baseline=args.baseline.resolve() if args.baseline else None,
         grpc_channels=args.grpc_channels,
         command=shlex.join(["python3", shown] + list(argv if argv is not None else sys.argv[1:])),
     )
