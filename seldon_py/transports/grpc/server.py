@@ -164,8 +164,8 @@ def create_grpc_server(
 
     Threads: Seldon calls (and ``extra_handlers``) run on the server's pool of ``threads`` (the
     model's concurrency); reflection streams (which hold a thread each while open) have a pool of
-    :data:`MAX_OPEN_STREAMS` (and one thread to refuse more) and health ``Check`` one of :data:`HEALTH_THREADS`, so each is
-    served whatever the others are doing. Health ``Watch`` holds no thread (grpcio's
+    :data:`MAX_OPEN_STREAMS` (and one thread to refuse more) and health ``Check`` one of
+    :data:`HEALTH_THREADS`, so each is served whatever the others are doing. Health ``Watch`` holds no thread (grpcio's
     non-blocking handler). Only ``threads`` threads take Seldon calls, so calls waiting for the
     model wait inside gRPC (their request not yet read into Python), not in parked threads.
 

@@ -298,7 +298,7 @@ class JsonFastPath:
             return self.flask_wsgi_app(environ, start_response)
         try:
             body = environ["wsgi.input"].read(n)
-        except TimeoutError:  # stalled past the worker's read timeout
+        except (TimeoutError, BlockingIOError):  # stalled past the worker's read timeout
             environ[HANDED_OVER] = SeldonMicroserviceException(
                 "the request body stopped arriving (read timed out)", status_code=408)
             return self.flask_wsgi_app(environ, start_response)

@@ -116,6 +116,22 @@ def test_a_stalled_head_is_answered_408_and_closed(start_service, monkeypatch):
     assert_json_error(response, 408)
 
 
+def test_a_stalled_body_is_answered_408(start_service):
+    # larger than what the loop reads itself, so a pool thread reads it: bounded by the kernel's
+    # SO_RCVTIMEO (worker.set_io_timeouts), not by Python's socket timeout
+    svc = start_service({"Model.py": IDENTITY}, ["Model"])
+    from seldon_py.transports.rest import worker
+
+    length = worker.PREREAD_BODY_BYTES * 3
+    with socket.create_connection(("127.0.0.1", svc.http_port)) as s:
+        s.sendall(b"POST /api/v1.0/predictions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % length + b" " * (length // 2))  # then nothing
+        response = _recv_response(s, time.monotonic() + worker.BODY_READ_TIMEOUT_S + 20)
+    assert_json_error(response, 408)
+    assert b"stopped arriving" in response
+    assert ping(svc.http_port, timeout=5.0)
+
+
 # ----------------------------------------------------------------------------- oversize
 LIMIT = 1 << 20
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import pytest
+
 from seldon_py.settings import Settings
 from seldon_py.transports.rest import worker as w
 from seldon_py.transports.rest.server import gunicorn_options
@@ -77,3 +79,22 @@ def test_gunicorn_runs_the_balanced_worker():
     from gunicorn.util import load_class
 
     assert load_class(opts["worker_class"]) is w.ServingWorker
+
+
+def test_io_timeouts_bound_blocking_reads_and_writes_in_the_kernel():
+    import socket
+
+    from seldon_py.transports.rest.worker import set_io_timeouts
+
+    a, b = socket.socketpair()
+    try:
+        assert set_io_timeouts(a, 0.2)
+        assert a.gettimeout() is None  # still a plain blocking socket for gunicorn
+        with pytest.raises(BlockingIOError):
+            a.recv(10)  # nothing comes: returns after 0.2 s instead of never
+        with pytest.raises(BlockingIOError):
+            while True:  # the peer never reads: the send buffer fills, then the write gives up
+                a.send(b"x" * 65536)
+    finally:
+        a.close()
+        b.close()
