@@ -115,12 +115,30 @@ def test_kept_alive_connections_spread_over_both_workers(start_service):
                if "ready: load() finished" in line}
     assert len(workers) == 2
     url = urllib.parse.urlsplit(svc.url)
+
+    def pid_over(conn: http.client.HTTPConnection) -> int:
+        conn.request("POST", "/predict", body=b'{"strData":"x"}', headers={"Content-Type": "application/json"})
+        return json.loads(conn.getresponse().read())["jsonData"]["pid"]
+
+    # "ready" is logged when load() has finished, which can be before that worker's loop accepts
+    # (under a loaded CI machine, seconds before): first see both workers answer
+    seen: set[int] = set()
+
+    def both_answer() -> bool:
+        pair = [http.client.HTTPConnection(url.hostname, url.port, timeout=30) for _ in range(2)]
+        try:
+            seen.update(pid_over(c) for c in pair)
+        finally:
+            for c in pair:
+                c.close()
+        return seen == workers
+
+    wait_until(both_answer, what="both workers accepting", detail=lambda: f"answered by {seen}")
     conns = [http.client.HTTPConnection(url.hostname, url.port, timeout=30) for _ in range(8)]
     served = []
     try:
         for conn in conns:  # each kept open while the next one is made
-            conn.request("POST", "/predict", body=b'{"strData":"x"}', headers={"Content-Type": "application/json"})
-            served.append(json.loads(conn.getresponse().read())["jsonData"]["pid"])
+            served.append(pid_over(conn))
         # with all of them held open, a new connection is still answered
         r = requests.post(svc.url + "/predict", json={"strData": "x"}, timeout=30)
         assert r.json()["jsonData"]["pid"] in workers
