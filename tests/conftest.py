@@ -52,9 +52,10 @@ def http_status(response: bytes) -> int:
     return int(m.group(1)) if m else 0
 
 
-def recv_http_response(sock: socket.socket, deadline: float) -> bytes:
+def recv_http_response(sock: socket.socket, deadline: float, resets_end_it: bool = False) -> bytes:
     """One whole HTTP response (by Content-Length), or what came before EOF / the deadline; a
-    connection reset is raised (the drain tests count it)."""
+    connection reset is raised (the drain tests count it), or with ``resets_end_it`` ends the
+    response like EOF (the hostile-client tests, where the server may close first)."""
     data = b""
     while time.monotonic() < deadline:
         head, sep, body = data.partition(b"\r\n\r\n")
@@ -66,6 +67,10 @@ def recv_http_response(sock: socket.socket, deadline: float) -> bytes:
         try:
             chunk = sock.recv(65536)
         except TimeoutError:
+            break
+        except OSError:
+            if not resets_end_it:
+                raise
             break
         if not chunk:
             break

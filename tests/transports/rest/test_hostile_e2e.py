@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.conftest import load_through_sigterm
+from tests.conftest import load_through_sigterm, recv_http_response
 
 pytestmark = pytest.mark.e2e
 
@@ -29,25 +29,7 @@ class Model:
 
 
 def _recv_response(sock: socket.socket, deadline: float) -> bytes:
-    """One whole HTTP response (by Content-Length), or what came before EOF / the deadline."""
-    data = b""
-    while time.monotonic() < deadline:
-        head, sep, body = data.partition(b"\r\n\r\n")
-        if sep:
-            m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-            if m and len(body) >= int(m.group(1)):
-                return data
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            break
-        except OSError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
+    return recv_http_response(sock, deadline, resets_end_it=True)
 
 
 def exchange(port: int, raw: bytes, timeout: float = 10.0) -> bytes:
