@@ -8,9 +8,9 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from types import FrameType
 from typing import Any
 
+from ..util.signals import event_setter
 from .classmap import ClassMap, GraphConfigError, load_class_map
 from .runner import LocalRunner, RunError, describe
 from .spec import Deployment, load_deployment
@@ -118,9 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             runner.stop()
         return 0
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
+    on_signal = event_setter(stop)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     try:

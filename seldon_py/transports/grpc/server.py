@@ -31,6 +31,7 @@ from ...protocol.seldon.handler import SeldonHandler
 from ...runtime.runtime import RequestObserver, start_loading
 from ...settings import Settings
 from ...util.malloc import keep_freed_buffers, limit_arenas
+from ...util.signals import event_setter
 from .servicer import SERVICE_NAMES, SeldonServicer
 
 logger = logging.getLogger(__name__)
@@ -216,9 +217,7 @@ def serve(
     """
     stop = threading.Event()
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        stop.set()
-
+    on_signal = event_setter(stop)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
