@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -98,3 +100,78 @@ def test_io_timeouts_bound_blocking_reads_and_writes_in_the_kernel():
     finally:
         a.close()
         b.close()
+
+
+def _pair() -> tuple[Any, Any]:
+    import socket
+
+    a, b = socket.socketpair()
+    return w.ClientSocket.adopt(a), b
+
+
+def _pending(sock: Any) -> bytes:
+    import socket
+
+    try:
+        return bytes(sock.recv(65536, socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return b""
+
+
+def test_a_held_head_goes_out_with_the_body():
+    ours, peer = _pair()
+    with ours, peer:
+        ours.hold_first_send()
+        ours.sendall(b"HEAD\r\n\r\n")
+        assert _pending(peer) == b""  # held back
+        ours.sendall(b"body")
+        assert _pending(peer) == b"HEAD\r\n\r\nbody"
+        ours.sendall(b"more")  # holding is over
+        assert _pending(peer) == b"more"
+
+
+def test_a_held_head_without_a_body_is_sent_by_flush_and_dropped_by_drop():
+    ours, peer = _pair()
+    with ours, peer:
+        ours.hold_first_send()
+        ours.sendall(b"HEAD ONLY")
+        ours.flush_held()
+        assert _pending(peer) == b"HEAD ONLY"
+        ours.flush_held()  # nothing held: nothing sent
+        ours.hold_first_send()
+        ours.sendall(b"ABANDONED")
+        ours.drop_held()
+        ours.sendall(b"next")
+        assert _pending(peer) == b"next"
+
+
+def test_a_large_body_is_not_copied_behind_the_head():
+    ours, peer = _pair()
+    big = b"x" * (w.COALESCE_MAX_BYTES + 1)
+    got = bytearray()
+    with ours, peer:
+        ours.hold_first_send()
+        ours.sendall(b"H")
+        sender = threading.Thread(target=ours.sendall, args=(big,))
+        sender.start()
+        while len(got) < len(big) + 1:
+            got += peer.recv(1 << 20)
+        sender.join()
+    assert got[:1] == b"H" and len(got) == len(big) + 1
+
+
+def test_the_mode_is_switched_only_when_it_changes():
+    ours, peer = _pair()
+    with ours, peer:
+        assert ours.gettimeout() is None
+        ours.setblocking(True)
+        ours.settimeout(None)
+        assert ours.gettimeout() is None
+        ours.setblocking(False)
+        assert ours.gettimeout() == 0.0
+        with pytest.raises(BlockingIOError):
+            ours.recv(1)
+        ours.settimeout(0.5)
+        assert ours.gettimeout() == 0.5
+        ours.setblocking(True)
+        assert ours.gettimeout() is None
