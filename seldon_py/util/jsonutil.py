@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -136,26 +137,46 @@ _PROVE_ASCII_FROM = 1 << 16
 _PROVE_ASCII_BUDGET = 64
 #: numpy dtype kinds that serialise as bare numbers/true/false
 _NUMERIC_KINDS = frozenset("biuf")
-#: Fragments made by :func:`ascii_fragment`, by id (held here, so an id is never reused)
-_ASCII_FRAGMENTS: dict[int, Fragment] = {}
+#: Fragments known to be ASCII (:func:`ascii_fragment`, :func:`ascii_fragment_of`), by id, the
+#: most recent last; held here, so an id is never reused while it is listed
+_ASCII_FRAGMENTS: OrderedDict[int, Fragment] = OrderedDict()
+#: how many of them are listed (the oldest is forgotten: it then just gets scanned like any output)
+ASCII_FRAGMENTS_LISTED = 64
+
+
+def _list_ascii(frag: Fragment) -> Fragment:
+    _ASCII_FRAGMENTS[id(frag)] = frag
+    while len(_ASCII_FRAGMENTS) > ASCII_FRAGMENTS_LISTED:
+        try:
+            _ASCII_FRAGMENTS.popitem(last=False)
+        except KeyError:  # another thread emptied it meanwhile
+            break
+    return frag
 
 
 def ascii_fragment(obj: Any) -> Fragment:
     """``obj`` encoded once as a Fragment to embed in later :func:`dumps` calls (already escaped).
 
-    The first 64 are remembered, so that :func:`dumps` knows them to be ASCII without scanning
-    their bytes again; keep those for reuse (a cache) rather than making one per call.
+    The last 64 made (with :func:`ascii_fragment_of`) are listed, so that :func:`dumps` knows them
+    to be ASCII without scanning their bytes again; keep them for reuse (a cache) rather than
+    making one per call.
     """
-    frag = Fragment(dumps(obj)[:-1])
-    if len(_ASCII_FRAGMENTS) < 64:
-        _ASCII_FRAGMENTS[id(frag)] = frag
-    return frag
+    return _list_ascii(Fragment(dumps(obj)[:-1]))
+
+
+def ascii_fragment_of(data: bytes) -> Fragment:
+    """A Fragment of ``data`` (JSON already encoded, ASCII without DEL: checked once, here; else
+    ``ValueError``), listed like :func:`ascii_fragment`'s."""
+    if not data.isascii() or b"\x7f" in data:
+        raise ValueError("not ASCII JSON")
+    return _list_ascii(Fragment(data))
 
 
 def _ascii_only(obj: Any) -> bool:
     """Whether ``obj`` is shown, from a few objects, to encode to ASCII without DEL: strings are
     checked, numbers and numeric arrays cannot produce anything else, Fragments only count when
-    made by :func:`ascii_fragment`. ``False`` means "not shown" (anything else, or too many objects)."""
+    listed by :func:`ascii_fragment`/:func:`ascii_fragment_of`. ``False`` means "not shown"
+    (anything else, or too many objects)."""
     stack = [obj]
     budget = _PROVE_ASCII_BUDGET
     while stack:

@@ -11,6 +11,7 @@ import array
 import base64
 import binascii
 import math
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from ...util import jsonutil
 from .payload import (
     CACHED_NAMES_WIDTH,
     DATA_EMPTY,
+    ENCODED_NAMES_CACHE_BYTES,
     FeedbackPayload,
     Payload,
     Response,
@@ -191,12 +193,32 @@ def _ndarray_json(arr: Any) -> Any:
 
 
 _NAMES_FRAGMENTS: dict[int, jsonutil.Fragment] = {}
+#: the Fragments of the last few widths wider than CACHED_NAMES_WIDTH (the client picks them):
+#: made from the size-bounded cache of encoded names, and listed as ASCII, so the answer is not
+#: scanned for non-ASCII bytes (2.5 MB for a 100,000-wide tensor: ~0.1 ms)
+_WIDE_NAMES_FRAGMENTS: OrderedDict[int, jsonutil.Fragment] = OrderedDict()
+WIDE_NAMES_FRAGMENTS_KEPT = 4
+
+
+def _wide_names_json(width: int) -> jsonutil.Fragment:
+    frag = _WIDE_NAMES_FRAGMENTS.get(width)
+    if frag is None:
+        data = default_names_encoded(width, b'"t:%d"', b",", enclose=b"[]")
+        frag = jsonutil.ascii_fragment_of(data)
+        if len(data) <= ENCODED_NAMES_CACHE_BYTES // 4:  # what the bytes cache keeps, at most
+            _WIDE_NAMES_FRAGMENTS[width] = frag
+            while len(_WIDE_NAMES_FRAGMENTS) > WIDE_NAMES_FRAGMENTS_KEPT:
+                try:
+                    _WIDE_NAMES_FRAGMENTS.popitem(last=False)
+                except KeyError:  # another thread emptied it meanwhile
+                    break
+    return frag
 
 
 def _names_json(names: list[str] | int) -> Any:
     if isinstance(names, int):
-        if names > CACHED_NAMES_WIDTH:  # wide: encoded directly, not kept
-            return jsonutil.Fragment(default_names_encoded(names, b'"t:%d"', b",", enclose=b"[]"))
+        if names > CACHED_NAMES_WIDTH:
+            return _wide_names_json(names)
         frag = _NAMES_FRAGMENTS.get(names)
         if frag is None:
             frag = jsonutil.ascii_fragment(list(default_names(names)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -137,15 +138,18 @@ def default_names(n: int) -> tuple[str, ...]:
     return tuple(f"t:{i}" for i in range(n))
 
 
-#: encoded default names are kept, most recently used first, while they total at most this many
-#: bytes per process (a 100,000-wide answer's are ~1 MB); a wider one is built per response
+#: encodings of default names are kept, most recently used first, while they total at most this
+#: many bytes per process (a 100,000-wide answer's are ~1 MB); a wider one is built per response
 ENCODED_NAMES_CACHE_BYTES = 16 * 1024 * 1024
-_encoded_names: OrderedDict[tuple[int, bytes, bytes, int, bytes], bytes] = OrderedDict()
+_encoded_names: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
 _encoded_names_size = 0
 _encoded_names_lock = threading.Lock()
 
 
-def _build_names(stop: int, each: bytes, sep: bytes, start: int, enclose: bytes) -> bytes:
+def build_default_names(stop: int, each: bytes, sep: bytes = b"", start: int = 0, enclose: bytes = b"") -> bytes:
+    """``sep.join(each % i for i in range(start, stop))`` between ``enclose[:1]`` and
+    ``enclose[1:]`` (e.g. ``b"[]"``), built in slices (no Python object per name alive at once);
+    not kept (:func:`cached_names_encoding` keeps it)."""
     out = bytearray(enclose[:1])
     step = 65536
     for lo in range(start, stop, step):
@@ -156,21 +160,16 @@ def _build_names(stop: int, each: bytes, sep: bytes, start: int, enclose: bytes)
     return bytes(out)
 
 
-def default_names_encoded(stop: int, each: bytes, sep: bytes = b"", start: int = 0,
-                          enclose: bytes = b"") -> bytes:
-    """``sep.join(each % i for i in range(start, stop))``, built in slices (no Python object per
-    name alive at once), between ``enclose[:1]`` and ``enclose[1:]`` (e.g. ``b"[]"``): the default
-    names of a wide answer, encoded directly. Kept in a cache
-    bounded by size (:data:`ENCODED_NAMES_CACHE_BYTES`): building 100,000 names costs ~6 ms, more
-    than the rest of encoding such an answer."""
+def cached_names_encoding(key: tuple[Any, ...], build: Callable[[], bytes]) -> bytes:
+    """``build()``, kept under ``key`` in a cache bounded by size (:data:`ENCODED_NAMES_CACHE_BYTES`):
+    building the names of a 100,000-wide answer costs ~6 ms, more than the rest of encoding it."""
     global _encoded_names_size
-    key = (stop, each, sep, start, enclose)
     with _encoded_names_lock:
         found = _encoded_names.get(key)
         if found is not None:
             _encoded_names.move_to_end(key)
             return found
-    built = _build_names(stop, each, sep, start, enclose)
+    built = build()
     if len(built) <= ENCODED_NAMES_CACHE_BYTES // 4:
         with _encoded_names_lock:
             if key not in _encoded_names:
@@ -180,6 +179,13 @@ def default_names_encoded(stop: int, each: bytes, sep: bytes = b"", start: int =
                     _, dropped = _encoded_names.popitem(last=False)
                     _encoded_names_size -= len(dropped)
     return built
+
+
+def default_names_encoded(stop: int, each: bytes, sep: bytes = b"", start: int = 0,
+                          enclose: bytes = b"") -> bytes:
+    """:func:`build_default_names`, kept (:func:`cached_names_encoding`)."""
+    return cached_names_encoding((stop, each, sep, start, enclose),
+                                 lambda: build_default_names(stop, each, sep, start, enclose))
 
 
 _NUMERIC: dict[np.dtype, bool] = {}

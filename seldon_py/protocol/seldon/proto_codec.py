@@ -6,7 +6,7 @@ float64. Tensors move between numpy and protobuf as packed bytes, never element 
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from struct import Struct
 from typing import Any
 
@@ -23,9 +23,10 @@ from .payload import (
     Payload,
     Response,
     brief,
+    build_default_names,
+    cached_names_encoding,
     check_shape,
     default_names,
-    default_names_encoded,
 )
 
 _F64 = np.dtype("<f8")
@@ -334,13 +335,18 @@ def _cached_default_names_bytes(n: int) -> bytes:
 def _default_names_bytes(n: int) -> bytes:
     if n <= CACHED_NAMES_WIDTH:
         return _cached_default_names_bytes(n)
-    # wide (the client picked the width): encoded directly, not kept. Each name is a field 1 key,
-    # a one-byte length (2 + its digits) and "t:<i>"
-    out = bytearray()
-    for digits in range(1, len(str(n - 1)) + 1):
-        lo, hi = (0 if digits == 1 else 10 ** (digits - 1)), min(n, 10 ** digits)
-        out += default_names_encoded(hi, b"\x0a" + bytes([2 + digits]) + b"t:%d", start=lo)
-    return bytes(out)
+    # wide (the client picked the width): kept by size (the whole field list, so an answer copies
+    # it once, into the message)
+    return cached_names_encoding(("protobuf", n), partial(_build_wide_names, n))
+
+
+def _build_wide_names(n: int) -> bytes:
+    # each name is a field 1 key, a one-byte length (2 + its digits) and "t:<i>"
+    return b"".join([
+        build_default_names(min(n, 10 ** digits), b"\x0a" + bytes([2 + digits]) + b"t:%d",
+                            start=0 if digits == 1 else 10 ** (digits - 1))
+        for digits in range(1, len(str(n - 1)) + 1)
+    ])
 
 
 def _names_bytes(names: list[Any] | int) -> bytes | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from seldon_py.protocol.seldon import payload
 from seldon_py.util import jsonutil
@@ -28,3 +29,28 @@ def test_non_finite_values_are_still_written_as_tokens_when_shown_cheaply() -> N
     assert jsonutil.dumps({"a": np.array([1.0, np.nan])}) == b'{"a":[1.0,NaN]}\n'
     assert jsonutil.dumps({"a": [float("inf")]}) == b'{"a":[Infinity]}\n'
     assert jsonutil.dumps({"a": np.zeros(3), "b": None}) == b'{"a":[0.0,0.0,0.0],"b":null}\n'
+
+
+def test_wide_names_are_encoded_once_per_width_for_both_wires():
+    from seldon_py.protocol.seldon import json_codec, proto_codec
+
+    width = payload.CACHED_NAMES_WIDTH * 2 + 3
+    wire = proto_codec._default_names_bytes(width)
+    assert proto_codec._default_names_bytes(width) is wire  # kept, not rebuilt per answer
+    frag = json_codec._names_json(width)
+    assert json_codec._names_json(width) is frag
+    # listed as ASCII: an answer holding it is shown ASCII without scanning its bytes
+    assert jsonutil._ascii_only({"data": {"names": frag, "tensor": {"shape": [1, width]}}})
+
+
+def test_ascii_fragments_are_checked_once_and_the_list_is_bounded(monkeypatch):
+
+    monkeypatch.setattr(jsonutil, "_ASCII_FRAGMENTS", type(jsonutil._ASCII_FRAGMENTS)())
+    for bad in (b'["\xc3\xa9"]', b'["\x7f"]'):
+        with pytest.raises(ValueError):
+            jsonutil.ascii_fragment_of(bad)
+    made = [jsonutil.ascii_fragment_of(b'["t:%d"]' % i) for i in range(jsonutil.ASCII_FRAGMENTS_LISTED + 5)]
+    assert len(jsonutil._ASCII_FRAGMENTS) == jsonutil.ASCII_FRAGMENTS_LISTED
+    assert not jsonutil._ascii_only([made[0]])  # forgotten: no longer shown (scanned instead)
+    assert jsonutil._ascii_only([made[-1]])
+    assert jsonutil.dumps([made[0], made[-1]]) == b'[["t:0"],["t:%d"]]\n' % (len(made) - 1)
