@@ -11,8 +11,9 @@ stops accepting while another live worker holds fewer connections than it does, 
 once none does. The worker(s) holding the fewest always accept, so every new connection is taken
 (it waits in the kernel's accept queue meanwhile), whatever number of idle kept-alive connections
 the workers hold; connections are never handed between processes, and a worker that dies takes
-nothing queued with it. A paused worker looks at the table again at least every
-:data:`PAUSED_RECHECK_S`; a slot whose worker is gone (its pid no longer exists) or has not
+nothing queued with it. A paused worker looks at the table again every :data:`PAUSED_RECHECK_S`,
+and at once when it holds fewer connections than when it paused (not on every turn of its loop:
+that cost a system call per look, two per request); a slot whose worker is gone (its pid no longer exists) or has not
 updated it for :data:`STALE_S` does not count.
 
 Counts are read while they change (a client's probe connection that closes at once, two workers
@@ -138,6 +139,8 @@ class BalancedThreadWorker(ThreadWorker):
             cls.table = ConnectionTable(max(8, 4 * self.cfg.workers))
         self.slot = cls.table.assign(self)
         self._balance_paused = False
+        self._recheck_at = 0.0  # paused: when to look at the table again
+        self._paused_holding = 0  # paused: the connections held then
         self._notified = 0.0
         self._notify_every = min(0.5, self.timeout / 4)  # self.timeout is half of --timeout
 
@@ -172,15 +175,26 @@ class BalancedThreadWorker(ThreadWorker):
     # ------------------------------------------------------------ accepting
     def set_accept_enabled(self, enabled: bool | None) -> None:
         # gunicorn's loop calls this on every turn while it wants to accept and we do not
-        self._balance_paused = bool(enabled) and self._others_hold_fewer()
-        super().set_accept_enabled(bool(enabled) and not self._balance_paused)
+        if enabled and self._balance_paused and self.nr_conns >= self._paused_holding \
+                and time.monotonic() < self._recheck_at:
+            return  # paused a moment ago, holding as many: stay paused until the next look
+        if enabled and self._others_hold_fewer():
+            self._pause_accepting()
+            return
+        self._balance_paused = False
+        super().set_accept_enabled(bool(enabled))
+
+    def _pause_accepting(self) -> None:
+        self._balance_paused = True
+        self._recheck_at = time.monotonic() + PAUSED_RECHECK_S
+        self._paused_holding = self.nr_conns
+        ThreadWorker.set_accept_enabled(self, False)
 
     def accept(self, listener: Any) -> None:
         super().accept(listener)
         self._publish()
         if self._others_hold_fewer():
-            self._balance_paused = True
-            super().set_accept_enabled(False)
+            self._pause_accepting()
 
     def handle_request(self, req: Any, conn: Any) -> bool:
         """(In a pool thread) serve a request; if another worker holds :data:`SHED_AT` fewer
@@ -339,8 +353,7 @@ class ServingWorker(BalancedThreadWorker):
         self._adopt(sock, addr, listener)
         self._publish()
         if self._others_hold_fewer():
-            self._balance_paused = True
-            ThreadWorker.set_accept_enabled(self, False)
+            self._pause_accepting()
 
     def _adopt(self, sock: socket.socket, addr: Any, listener: Any) -> None:
         """A freshly accepted connection: read its first request in the loop."""

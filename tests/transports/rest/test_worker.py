@@ -175,3 +175,31 @@ def test_the_mode_is_switched_only_when_it_changes():
         assert ours.gettimeout() == 0.5
         ours.setblocking(True)
         assert ours.gettimeout() is None
+
+
+def test_a_paused_worker_looks_at_the_table_only_when_due(monkeypatch):
+    """gunicorn asks a paused worker to accept on every turn of its loop (twice per request); it
+    looks at the table (a system call per live worker) only every PAUSED_RECHECK_S, or at once
+    when it holds fewer connections than when it paused."""
+    wk = object.__new__(w.BalancedThreadWorker)
+    looks: list[int] = []
+    fewer = [True]
+    wk._others_hold_fewer = lambda by=1: looks.append(by) or fewer[0]  # type: ignore[method-assign]
+    accepting: list[bool] = []
+    monkeypatch.setattr(w.ThreadWorker, "set_accept_enabled", lambda self, enabled: accepting.append(enabled))
+    wk.nr_conns, wk._balance_paused, wk._recheck_at, wk._paused_holding = 3, False, 0.0, 0
+
+    wk.set_accept_enabled(True)
+    assert (len(looks), accepting, wk._balance_paused) == (1, [False], True)
+    for _ in range(20):  # turns of the loop right after
+        wk.set_accept_enabled(True)
+    assert len(looks) == 1
+    wk.nr_conns = 2  # one of its connections closed: it looks at once
+    wk.set_accept_enabled(True)
+    assert len(looks) == 2 and wk._balance_paused
+    wk._recheck_at = 0.0  # PAUSED_RECHECK_S later
+    fewer[0] = False
+    wk.set_accept_enabled(True)
+    assert len(looks) == 3 and accepting[-1] is True and not wk._balance_paused
+    wk.set_accept_enabled(False)  # full, or stopping: no look needed
+    assert len(looks) == 3 and accepting[-1] is False
