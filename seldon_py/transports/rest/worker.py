@@ -318,6 +318,10 @@ class ServingWorker(BalancedThreadWorker):
     Every error gunicorn answers itself (bad request line, bad headers, ``Expect``, limits) is
     answered with the Seldon JSON error body too (:meth:`handle_error`).
 
+    Each connection's socket is a :class:`ClientSocket`: an answer's head goes out in the same
+    send as its body, and the socket is never switched between blocking and non-blocking per
+    request (the loop reads it with ``MSG_DONTWAIT``).
+
     Stopping (:class:`DrainingArbiter` does the listener's part): connections the kernel has
     already accepted when the worker is told to stop are accepted and answered (with
     ``Connection: close``), not reset.
