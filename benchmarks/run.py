@@ -354,7 +354,8 @@ TARGETS: list[Target] = [
            "check of the answer). The ratio moves with the host and the run: the same earlier code "
            "made 150 req/s on the Intel host of the session-2 report (11.5-13.6x) and ~120 on this "
            "AMD one; side by side with that code here (`--baseline`, RESULTS-regression.md) ours "
-           "runs at 0.90-1.02x of it, and run-to-run spread at this case is about ±10%."),
+           "runs at 0.92-1.03x of it (median 0.97x over 7 rounds), and the same code against "
+           "itself spreads 0.92-1.12x at this case."),
     Target("gRPC small ≥ 85% of the grpcio echo ceiling", "ratio", "grpc_small", "grpc_echo", 0.85,
            limit="The echo ceiling does no work per call; ours decodes the message into a numpy "
            "array, calls the model, builds meta and encodes the reply. A py-spy profile of the gRPC "
