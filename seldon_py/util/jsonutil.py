@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from .bounded import put_bounded
+
 _DUMPS_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 _NON_ASCII = re.compile("[^\x00-\x7e]")  # as Python's ensure_ascii: DEL is escaped too
 
@@ -145,13 +147,7 @@ ASCII_FRAGMENTS_LISTED = 64
 
 
 def _list_ascii(frag: Fragment) -> Fragment:
-    _ASCII_FRAGMENTS[id(frag)] = frag
-    while len(_ASCII_FRAGMENTS) > ASCII_FRAGMENTS_LISTED:
-        try:
-            _ASCII_FRAGMENTS.popitem(last=False)
-        except KeyError:  # another thread emptied it meanwhile
-            break
-    return frag
+    return put_bounded(_ASCII_FRAGMENTS, id(frag), frag, ASCII_FRAGMENTS_LISTED)
 
 
 def ascii_fragment(obj: Any) -> Fragment:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ...errors import FAILURE, BadRequest, SeldonMicroserviceException
 from ...util import jsonutil
+from ...util.bounded import put_bounded
 from .payload import (
     CACHED_NAMES_WIDTH,
     DATA_EMPTY,
@@ -206,12 +207,7 @@ def _wide_names_json(width: int) -> jsonutil.Fragment:
         data = default_names_encoded(width, b'"t:%d"', b",", enclose=b"[]")
         frag = jsonutil.ascii_fragment_of(data)
         if len(data) <= ENCODED_NAMES_CACHE_BYTES // 4:  # what the bytes cache keeps, at most
-            _WIDE_NAMES_FRAGMENTS[width] = frag
-            while len(_WIDE_NAMES_FRAGMENTS) > WIDE_NAMES_FRAGMENTS_KEPT:
-                try:
-                    _WIDE_NAMES_FRAGMENTS.popitem(last=False)
-                except KeyError:  # another thread emptied it meanwhile
-                    break
+            put_bounded(_WIDE_NAMES_FRAGMENTS, width, frag, WIDE_NAMES_FRAGMENTS_KEPT)
     return frag
 
 
