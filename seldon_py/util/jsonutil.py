@@ -139,33 +139,36 @@ _PROVE_ASCII_FROM = 1 << 16
 _PROVE_ASCII_BUDGET = 64
 #: numpy dtype kinds that serialise as bare numbers/true/false
 _NUMERIC_KINDS = frozenset("biuf")
-#: Fragments known to be ASCII (:func:`ascii_fragment`, :func:`ascii_fragment_of`), by id, the
-#: most recent last; held here, so an id is never reused while it is listed
-_ASCII_FRAGMENTS: OrderedDict[int, Fragment] = OrderedDict()
-#: how many of them are listed (the oldest is forgotten: it then just gets scanned like any output)
-ASCII_FRAGMENTS_LISTED = 64
-
-
-def _list_ascii(frag: Fragment) -> Fragment:
-    return put_bounded(_ASCII_FRAGMENTS, id(frag), frag, ASCII_FRAGMENTS_LISTED)
+#: Fragments made by :func:`ascii_fragment`, by id (held here, so an id is never reused): the
+#: first 64, kept for good (codecs make them once per cache entry)
+_ASCII_FRAGMENTS: dict[int, Fragment] = {}
+#: Fragments made by :func:`ascii_fragment_of`, by id, the most recent last: a bounded list, so
+#: Fragments made per request cannot crowd out the lasting ones above (a forgotten one is just
+#: scanned like any output)
+_RECENT_ASCII_FRAGMENTS: OrderedDict[int, Fragment] = OrderedDict()
+RECENT_ASCII_FRAGMENTS_LISTED = 16
 
 
 def ascii_fragment(obj: Any) -> Fragment:
     """``obj`` encoded once as a Fragment to embed in later :func:`dumps` calls (already escaped).
 
-    The last 64 made (with :func:`ascii_fragment_of`) are listed, so that :func:`dumps` knows them
-    to be ASCII without scanning their bytes again; keep them for reuse (a cache) rather than
-    making one per call.
+    The first 64 are remembered, so that :func:`dumps` knows them to be ASCII without scanning
+    their bytes again; keep those for reuse (a cache) rather than making one per call.
     """
-    return _list_ascii(Fragment(dumps(obj)[:-1]))
+    frag = Fragment(dumps(obj)[:-1])
+    if len(_ASCII_FRAGMENTS) < 64:
+        _ASCII_FRAGMENTS[id(frag)] = frag
+    return frag
 
 
 def ascii_fragment_of(data: bytes) -> Fragment:
     """A Fragment of ``data`` (JSON already encoded, ASCII without DEL: checked once, here; else
-    ``ValueError``), listed like :func:`ascii_fragment`'s."""
+    ``ValueError``); the last :data:`RECENT_ASCII_FRAGMENTS_LISTED` made are known to
+    :func:`dumps` as ASCII."""
     if not data.isascii() or b"\x7f" in data:
         raise ValueError("not ASCII JSON")
-    return _list_ascii(Fragment(data))
+    frag = Fragment(data)
+    return put_bounded(_RECENT_ASCII_FRAGMENTS, id(frag), frag, RECENT_ASCII_FRAGMENTS_LISTED)
 
 
 def _ascii_only(obj: Any) -> bool:
@@ -199,7 +202,8 @@ def _ascii_only(obj: Any) -> bool:
             if item.dtype.kind not in _NUMERIC_KINDS:
                 return False
         elif cls is Fragment:
-            if _ASCII_FRAGMENTS.get(id(item)) is not item:
+            key = id(item)
+            if _ASCII_FRAGMENTS.get(key) is not item and _RECENT_ASCII_FRAGMENTS.get(key) is not item:
                 return False
         elif item is not None and cls is not int and cls is not float and cls is not bool:
             return False

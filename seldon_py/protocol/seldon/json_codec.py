@@ -205,9 +205,10 @@ def _wide_names_json(width: int) -> jsonutil.Fragment:
     frag = _WIDE_NAMES_FRAGMENTS.get(width)
     if frag is None:
         data = default_names_encoded(width, b'"t:%d"', b",", enclose=b"[]")
-        frag = jsonutil.ascii_fragment_of(data)
-        if len(data) <= ENCODED_NAMES_CACHE_BYTES // 4:  # what the bytes cache keeps, at most
-            put_bounded(_WIDE_NAMES_FRAGMENTS, width, frag, WIDE_NAMES_FRAGMENTS_KEPT)
+        if len(data) > ENCODED_NAMES_CACHE_BYTES // 4:  # too large for the bytes cache: not kept
+            return jsonutil.Fragment(data)
+        frag = put_bounded(_WIDE_NAMES_FRAGMENTS, width, jsonutil.ascii_fragment_of(data),
+                           WIDE_NAMES_FRAGMENTS_KEPT)
     return frag
 
 

@@ -43,14 +43,17 @@ def test_wide_names_are_encoded_once_per_width_for_both_wires():
     assert jsonutil._ascii_only({"data": {"names": frag, "tensor": {"shape": [1, width]}}})
 
 
-def test_ascii_fragments_are_checked_once_and_the_list_is_bounded(monkeypatch):
-
-    monkeypatch.setattr(jsonutil, "_ASCII_FRAGMENTS", type(jsonutil._ASCII_FRAGMENTS)())
+def test_ascii_fragments_are_checked_once_and_the_recent_list_is_bounded(monkeypatch):
+    monkeypatch.setattr(jsonutil, "_ASCII_FRAGMENTS", {})
+    monkeypatch.setattr(jsonutil, "_RECENT_ASCII_FRAGMENTS", type(jsonutil._RECENT_ASCII_FRAGMENTS)())
     for bad in (b'["\xc3\xa9"]', b'["\x7f"]'):
         with pytest.raises(ValueError):
             jsonutil.ascii_fragment_of(bad)
-    made = [jsonutil.ascii_fragment_of(b'["t:%d"]' % i) for i in range(jsonutil.ASCII_FRAGMENTS_LISTED + 5)]
-    assert len(jsonutil._ASCII_FRAGMENTS) == jsonutil.ASCII_FRAGMENTS_LISTED
+    lasting = jsonutil.ascii_fragment(["t:0", "t:1"])  # a codec's cached names Fragment
+    made = [jsonutil.ascii_fragment_of(b'["t:%d"]' % i)
+            for i in range(jsonutil.RECENT_ASCII_FRAGMENTS_LISTED + 5)]
+    assert len(jsonutil._RECENT_ASCII_FRAGMENTS) == jsonutil.RECENT_ASCII_FRAGMENTS_LISTED
     assert not jsonutil._ascii_only([made[0]])  # forgotten: no longer shown (scanned instead)
     assert jsonutil._ascii_only([made[-1]])
+    assert jsonutil._ascii_only([lasting])  # not crowded out by the ones made per request
     assert jsonutil.dumps([made[0], made[-1]]) == b'[["t:0"],["t:%d"]]\n' % (len(made) - 1)
